@@ -1,0 +1,60 @@
+// Turns failures of the database layer into the contract's error codes. Anything not recognised
+// stays an INTERNAL_SERVER_ERROR whose text the error formatter hides outside development.
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { TRPCError } from '@trpc/server';
+
+// node-postgres and the OS report an unreachable or restarting server with these codes.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, or connections not allowed)
+  '57014', // query_canceled: statement_timeout fired, the database is overloaded
+  '53300', // too_many_connections
+  '3D000', // invalid_catalog_name: the database is gone
+]);
+const UNAVAILABLE_MESSAGES = [
+  /timeout exceeded when trying to connect/i,
+  /Connection terminated/i,
+  /Query read timeout/i,
+  /connection error/i,
+  /not queryable/i,
+];
+
+function* causes(error: unknown): Generator<unknown> {
+  for (let current = error, depth = 0; current && depth < 8; depth++) {
+    yield current;
+    current = (current as { cause?: unknown }).cause;
+  }
+}
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (const cause of causes(error)) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    // pg-pool rejects without a code on its connect timeout and on a closed connection
+    const message = (cause as { message?: unknown }).message;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
+  }
+  return false;
+}
+
+/** Maps infrastructure failures to contract codes; other errors pass through untouched. */
+export function toContractError(error: TRPCError): TRPCError {
+  if (error.code !== 'INTERNAL_SERVER_ERROR') return error;
+  const cause = error.cause;
+  if (cause instanceof UniqueConstraintViolationException) {
+    return new TRPCError({ code: 'CONFLICT', message: 'Already exists', cause });
+  }
+  if (isDatabaseUnavailable(cause)) {
+    return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'Service temporarily unavailable', cause });
+  }
+  return error;
+}

@@ -1,0 +1,39 @@
+import { initTRPC } from '@trpc/server';
+import { z, ZodError } from 'zod';
+import { toContractError } from '../errors.ts';
+import type { Context } from './context.ts';
+
+const INTERNAL_MESSAGE = 'Internal server error';
+
+const t = initTRPC.context<Context>().create({
+  // Explicit: tRPC otherwise guesses from NODE_ENV and leaks stacks (and SQL text) when it guesses wrong.
+  isDev: false,
+  errorFormatter({ shape, error, ctx }) {
+    // Without a context (it failed to build) we cannot know the mode: assume production.
+    const development = ctx?.env.NODE_ENV === 'development';
+    const zodError = error.code === 'BAD_REQUEST' && error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
+    const hide = error.code === 'INTERNAL_SERVER_ERROR' && !development;
+    return {
+      ...shape,
+      message: zodError ? 'Invalid input' : hide ? INTERNAL_MESSAGE : shape.message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        zodError,
+        ...(development ? { stack: error.stack } : {}),
+      },
+    };
+  },
+});
+
+export const router = t.router;
+export const middleware = t.middleware;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Every procedure starts here, so database failures reach clients with the contract's codes. */
+export const publicProcedure = t.procedure.use(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) throw toContractError(result.error);
+  return result;
+});
