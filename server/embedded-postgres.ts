@@ -19,6 +19,8 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Lines postgres writes to stderr, for the caller's logger. */
   onLog?: (line: string) => void;
+  /** Changes made to the machine that an operator should know about. */
+  onWarn?: (message: string) => void;
   /** Passed to postgres as `-c name=value`. */
   settings?: Record<string, string>;
 }
@@ -44,6 +46,9 @@ interface RunAs {
 }
 
 const SUPERUSER = 'postgres';
+// PostgreSQL needs nothing from our environment and must not inherit secrets such as JWT_SECRET;
+// the C locale keeps its messages in English, which waitUntilReady reads.
+const CHILD_ENV = { LC_ALL: 'C', PATH: '/usr/local/bin:/usr/bin:/bin' };
 const START_TIMEOUT_MS = 60_000;
 
 export class EmbeddedPostgresError extends Error {
@@ -113,6 +118,27 @@ async function reachableBinaries(binaries: Binaries, runAs: RunAs | undefined): 
   return moved;
 }
 
+async function reachable(dir: string, runAs: RunAs): Promise<boolean> {
+  return (await run('/bin/sh', ['-c', 'test -w "$0"', dir], runAs)).code === 0;
+}
+
+/**
+ * A checkout under a private folder (/root, a 0700 mktemp folder) cannot be entered by the
+ * `postgres` user. Adding only the "pass through" bit (no listing, no reading) to the folders
+ * above the data directory is the smallest change that lets PostgreSQL reach its files.
+ */
+async function grantTraverse(dir: string): Promise<string[]> {
+  const opened: string[] = [];
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const { mode } = await fs.stat(current);
+    if ((mode & 0o001) === 0) {
+      await fs.chmod(current, (mode & 0o7777) | 0o001);
+      opened.push(current);
+    }
+    if (current === path.dirname(current)) return opened;
+  }
+}
+
 async function readOrCreatePassword(file: string): Promise<string> {
   try {
     return (await fs.readFile(file, 'utf8')).trim();
@@ -136,7 +162,7 @@ async function isInitialised(dataDir: string): Promise<boolean> {
 
 function run(binary: string, args: string[], runAs: RunAs | undefined): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const child = spawn(binary, args, { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], env: CHILD_ENV });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -262,7 +288,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (runAs) {
     await fs.chown(dataDir, runAs.uid, runAs.gid);
-    if ((await run('/bin/sh', ['-c', 'test -w "$0"', dataDir], runAs)).code !== 0) {
+    if (!(await reachable(dataDir, runAs))) {
+      const opened = await grantTraverse(dataDir);
+      options.onWarn?.(
+        `PostgreSQL cannot run as root, so it runs as the '${SUPERUSER}' user, which could not reach ${dataDir}; ` +
+          `allowed others to pass through (chmod o+x): ${opened.join(', ')}`,
+      );
+    }
+    if (!(await reachable(dataDir, runAs))) {
       throw new EmbeddedPostgresError(
         `the '${SUPERUSER}' user cannot reach ${dataDir} (PostgreSQL will not run as root); ` +
           'make its parent folders enterable (chmod o+x) or set DATABASE_URL',
@@ -284,7 +317,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const args = ['-D', dataDir, '-p', String(options.port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   // Its own process group: a Ctrl-C in the terminal must reach only us, so that requests in
   // flight can still use the database while we drain; we stop it last.
-  const child = spawn(binaries.postgres, args, { ...runAs, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const child = spawn(binaries.postgres, args, { ...runAs, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: CHILD_ENV });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // If we die without stop() (an uncaught error), postgres is still told to shut down.
   const killOnExit = () => child.kill('SIGINT');

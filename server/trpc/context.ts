@@ -1,6 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import type { FastifyBaseLogger } from 'fastify';
 import type { Env } from '../env.ts';
 
 export interface ContextDeps {
@@ -16,7 +15,7 @@ export function contextFactory({ orm, env }: ContextDeps) {
       // One identity map per request; the global EntityManager is never used (allowGlobalContext is off).
       em: orm.em.fork(),
       env,
-      log: req.log as FastifyBaseLogger,
+      log: req.log,
       requestId: req.id,
       clientAddress: req.ip,
       userAgent: req.headers['user-agent'] ?? null,

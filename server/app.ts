@@ -1,0 +1,78 @@
+// Builds the HTTP application. It never listens: main.ts does, and tests use `inject` or port 0.
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { AnyRouter } from '@trpc/server';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { pingDatabase } from './db.ts';
+import type { Env } from './env.ts';
+import { BODY_LIMIT_BYTES, trpcPlugin } from './http/trpc-plugin.ts';
+import { contextFactory } from './trpc/context.ts';
+import { appRouter } from './trpc/router.ts';
+
+export interface AppDeps {
+  orm: MikroORM;
+  env: Env;
+  logger: FastifyBaseLogger;
+  /** Tests mount extra procedures this way; production always serves `appRouter`. */
+  router?: AnyRouter;
+}
+
+const HEADERS_TIMEOUT_MS = 10_000;
+const READINESS_PING_TIMEOUT_MS = 1000;
+// Accept a caller's request id (from a proxy or a client) only if it is short and plain.
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+// A hop count means "believe that many proxies in front of us", which is what Fastify does with
+// a number; its types only accept the function form.
+function trustProxy(setting: Env['TRUST_PROXY']) {
+  if (typeof setting !== 'number') return setting ?? false;
+  return (_address: string, hop: number) => hop < setting;
+}
+
+export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Bounds slow clients: the whole request must arrive within this time.
+    requestTimeout: env.REQUEST_TIMEOUT_MS,
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // tRPC batches put every procedure name into one path segment ("a,b,c"): 50 calls exceed the
+    // default limit of 100 characters, which would turn a valid batch into a 404.
+    routerOptions: { maxParamLength: 5000 },
+  });
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+
+  let draining = false;
+  // close() starts here: from now on readiness fails, so a load balancer stops sending traffic
+  // while in-flight requests finish.
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
+    done(null, payload);
+  });
+
+  // Outside /trpc: only the health routes can fail, and a 5xx never carries internals.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(status).send({ error: status >= 500 ? 'Internal server error' : error.message });
+  });
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (draining) return reply.code(503).send({ status: 'shutting down' });
+    const up = await pingDatabase(orm, READINESS_PING_TIMEOUT_MS);
+    return up ? { status: 'ready' } : reply.code(503).send({ status: 'database unavailable' });
+  });
+
+  await app.register(trpcPlugin, { prefix: '/trpc', router, createContext: contextFactory({ orm, env }) });
+  return app;
+}

@@ -1,0 +1,174 @@
+// Everything about reaching PostgreSQL: the ORM's options, the embedded server used when no
+// DATABASE_URL is given, migrations, and the readiness ping.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Migrator } from '@mikro-orm/migrations';
+import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import type { Env } from './env.ts';
+import { User } from './users/user.entity.ts';
+
+export const MIGRATIONS_DIR = path.join(import.meta.dirname, 'migrations');
+const EMBEDDED_DATABASE = 'warble';
+// Any constant works; it only has to be the same in every Warble process sharing a database.
+const MIGRATION_LOCK_KEY = 0x7761_7262; // "warb"
+
+export type DatabaseEnv = Pick<
+  Env,
+  'DATABASE_POOL_MAX' | 'DATABASE_CONNECT_TIMEOUT_MS' | 'DATABASE_STATEMENT_TIMEOUT_MS'
+>;
+
+export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): Options {
+  return {
+    clientUrl,
+    entities: [User],
+    extensions: [Migrator],
+    // Off on purpose: every request forks its own EntityManager, and a stray use of the global one
+    // would share an identity map between users.
+    allowGlobalContext: false,
+    // Operators create their database; only the embedded server creates its own.
+    ensureDatabase: false,
+    migrations: {
+      path: MIGRATIONS_DIR,
+      pathTs: MIGRATIONS_DIR,
+      glob: '!(*.d).{js,ts}',
+      // The snapshot is written when a migration is created, reviewed and committed with it;
+      // applying migrations must not rewrite files in the source tree.
+      snapshotOnMigrate: false,
+      // One name whatever the database is called, so every checkout diffs against the committed file.
+      snapshotName: '.snapshot',
+      silent: true,
+    },
+    pool: { max: env.DATABASE_POOL_MAX, idleTimeoutMillis: 30_000 },
+    driverOptions: {
+      // Without these a dead or overloaded database makes requests hang instead of failing fast
+      // with SERVICE_UNAVAILABLE.
+      connectionTimeoutMillis: env.DATABASE_CONNECT_TIMEOUT_MS,
+      statement_timeout: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      keepAlive: true,
+      application_name: 'warble',
+      onPoolCreated: (pool: Pool) => {
+        // MikroORM already keeps pool errors from crashing the process, but only reports them in
+        // debug mode; a database restart is worth a line in the log.
+        pool.on('error', (error) => log?.warn({ err: error }, 'database connection lost; the pool will reconnect'));
+      },
+    },
+    logger: (message) => log?.debug({ component: 'orm' }, message),
+  };
+}
+
+export function embeddedPaths(env: Pick<Env, 'DATA_DIR'>) {
+  return {
+    dataDir: path.resolve(env.DATA_DIR, 'postgres'),
+    passwordFile: path.resolve(env.DATA_DIR, 'postgres-password'),
+  };
+}
+
+/** The URL of an embedded PostgreSQL that `npm start` (or a db: script) runs, for tools such as the MikroORM CLI. */
+export function embeddedUrl(env: Pick<Env, 'DATA_DIR' | 'EMBEDDED_PG_PORT'>): string {
+  const { passwordFile } = embeddedPaths(env);
+  let password: string;
+  try {
+    password = readFileSync(passwordFile, 'utf8').trim();
+  } catch {
+    throw new Error(`no DATABASE_URL, and no embedded PostgreSQL in ${env.DATA_DIR} yet: run \`npm start\` once`);
+  }
+  return `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.EMBEDDED_PG_PORT}/${EMBEDDED_DATABASE}`;
+}
+
+export interface Database {
+  orm: MikroORM;
+  /** Where the data lives, for the start-up message (never includes a password). */
+  description: string;
+  /** Closes the ORM, then stops the embedded server if this process started one. */
+  close(): Promise<void>;
+}
+
+/** Connects to DATABASE_URL, or starts the embedded PostgreSQL under DATA_DIR when it is unset. */
+export async function openDatabase(env: Env, log: Logger): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let clientUrl = env.DATABASE_URL;
+  let description: string;
+  if (clientUrl) {
+    const url = new URL(clientUrl);
+    description = `PostgreSQL at ${url.hostname}:${url.port || 5432}${url.pathname}`;
+  } else {
+    const { dataDir, passwordFile } = embeddedPaths(env);
+    const started = Date.now();
+    embedded = await startEmbeddedPostgres({
+      dataDir,
+      passwordFile,
+      port: env.EMBEDDED_PG_PORT,
+      onLog: (line) => log.debug({ component: 'postgres' }, line),
+      onWarn: (message) => log.warn({ component: 'postgres' }, message),
+    });
+    log.info({ dataDir, port: embedded.port, ms: Date.now() - started }, 'embedded PostgreSQL started');
+    clientUrl = embedded.url(EMBEDDED_DATABASE);
+    description = `embedded PostgreSQL in ${dataDir}`;
+  }
+
+  let orm: MikroORM;
+  try {
+    orm = await MikroORM.init({ ...ormOptions(env, clientUrl, log), ensureDatabase: embedded !== undefined });
+    // Connect now, so a wrong URL or password stops start-up instead of failing the first request.
+    await orm.connect();
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+  return {
+    orm,
+    description,
+    async close() {
+      await orm.close();
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * Applies pending migrations. Several processes may start at once against one database: a
+ * session-level advisory lock lets exactly one of them migrate while the others wait, then find
+ * nothing pending.
+ */
+export async function migrate(orm: MikroORM): Promise<string[]> {
+  const pool = await orm.em.getConnection().getNativeClient();
+  const client = await pool.connect();
+  try {
+    // Waiting for another process's migration may take longer than a request may.
+    await client.query('set statement_timeout = 0');
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      const applied = await orm.migrator.up();
+      return applied.map((migration) => migration.name);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    // Destroyed rather than returned to the pool: it carries a changed statement_timeout, and
+    // after an error possibly the lock, which ending the session releases.
+    client.release(true);
+  }
+}
+
+/** True when the database answers a trivial query within `timeoutMs`. */
+export async function pingDatabase(orm: MikroORM, timeoutMs = 1000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const ping = orm.em
+    .getConnection()
+    .execute('select 1')
+    .then(
+      () => true,
+      () => false,
+    );
+  try {
+    return await Promise.race([ping, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,30 @@
+import { pino, type Logger } from 'pino';
+import type { Env } from './env.ts';
+
+// Anything that could carry a credential is censored before it is written, wherever it appears
+// in a log line: request headers, procedure inputs, or objects logged by hand.
+const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.token',
+  '*.secret',
+  'password',
+  'accessToken',
+  'refreshToken',
+];
+
+export function createLogger(env: Pick<Env, 'NODE_ENV' | 'LOG_LEVEL'>): Logger {
+  // Readable lines for a developer at a terminal; JSON everywhere else, for log shippers.
+  const pretty = env.NODE_ENV === 'development' && process.stdout.isTTY;
+  return pino({
+    level: env.LOG_LEVEL,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    ...(pretty
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      : {}),
+  });
+}

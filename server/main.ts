@@ -1,0 +1,76 @@
+// The only module that listens. Start-up order: configuration, database (embedded or external),
+// migrations, HTTP. Shutdown runs the same path backwards.
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.ts';
+import { migrate, openDatabase, type Database } from './db.ts';
+import { loadEnv } from './env.ts';
+import { createLogger } from './logger.ts';
+
+const env = loadEnv();
+const logger = createLogger(env);
+
+/** Stops accepting, lets in-flight requests finish, and cuts the stragglers after `graceMs`. */
+async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
+  const closed = app.close();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), graceMs);
+  });
+  if ((await Promise.race([closed, expired])) === 'expired') {
+    logger.warn({ graceMs }, 'requests still running after the grace period; closing their connections');
+    app.server.closeAllConnections();
+  }
+  clearTimeout(timer);
+  await closed;
+}
+
+async function start(): Promise<void> {
+  let database: Database;
+  try {
+    database = await openDatabase(env, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, `cannot open the database: ${(error as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+
+  let app: FastifyInstance | undefined;
+  const shutdown = async () => {
+    if (app) await drain(app, env.SHUTDOWN_GRACE_MS);
+    await database.close();
+    logger.info('stopped');
+  };
+  // Installed before anything else can fail, so the embedded PostgreSQL always stops with us.
+  const grace = closeWithGrace(
+    // The drain has its own limit; this one only catches a shutdown that hangs after it.
+    { delay: env.SHUTDOWN_GRACE_MS + 10_000, logger: { error: (message: unknown) => logger.error(message) } },
+    async ({ signal, err }) => {
+      if (err) logger.fatal({ err }, 'unexpected error; shutting down');
+      else logger.info({ signal }, 'shutting down');
+      await shutdown();
+    },
+  );
+
+  try {
+    if (env.MIGRATE_ON_START) {
+      const applied = await migrate(database.orm);
+      logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'database schema is up to date');
+    }
+    app = await buildApp({ orm: database.orm, env, logger });
+    await app.listen({ host: env.HOST, port: env.PORT });
+  } catch (error) {
+    const hint = (error as { code?: string }).code === 'EADDRINUSE' ? ' (set PORT to another port)' : '';
+    logger.fatal({ err: error }, `cannot start: ${(error as Error).message}${hint}`);
+    grace.uninstall();
+    await shutdown();
+    process.exitCode = 1;
+    return;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
+  logger.info(`Warble is serving http://${host}:${port}/trpc on ${database.description}`);
+}
+
+await start();
