@@ -56,6 +56,9 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
   });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    // A keep-alive connection would outlive the drain; a call that finishes during shutdown
+    // closes its connection, so close() completes as soon as the last call does.
+    if (draining) reply.header('connection', 'close');
     done(null, payload);
   });
 

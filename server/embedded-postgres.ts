@@ -78,11 +78,17 @@ function idOf(flag: '-u' | '-g', user: string): number | undefined {
 function ensureRunAs(): RunAs | undefined {
   if (process.getuid?.() !== 0) return undefined;
   if (idOf('-u', SUPERUSER) === undefined) {
-    const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER], {
-      encoding: 'utf8',
-    });
+    const made = spawnSync(
+      'useradd',
+      ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER],
+      {
+        encoding: 'utf8',
+      },
+    );
     if (made.status !== 0) {
-      throw new EmbeddedPostgresError(`running as root, and could not create the '${SUPERUSER}' user: ${made.stderr.trim()}`);
+      throw new EmbeddedPostgresError(
+        `running as root, and could not create the '${SUPERUSER}' user: ${made.stderr.trim()}`,
+      );
     }
   }
   const uid = idOf('-u', SUPERUSER);
@@ -102,7 +108,10 @@ function canRun(binary: string, runAs: RunAs | undefined): boolean {
 async function reachableBinaries(binaries: Binaries, runAs: RunAs | undefined): Promise<Binaries> {
   if (canRun(binaries.postgres, runAs)) return binaries;
   const nativeDir = path.dirname(path.dirname(binaries.postgres));
-  const copy = path.join(os.tmpdir(), `warble-postgres-${process.platform}-${process.arch}-${path.basename(path.dirname(nativeDir))}`);
+  const copy = path.join(
+    os.tmpdir(),
+    `warble-postgres-${process.platform}-${process.arch}-${path.basename(path.dirname(nativeDir))}`,
+  );
   const moved = {
     initdb: path.join(copy, path.relative(nativeDir, binaries.initdb)),
     postgres: path.join(copy, path.relative(nativeDir, binaries.postgres)),
@@ -160,7 +169,11 @@ async function isInitialised(dataDir: string): Promise<boolean> {
   }
 }
 
-function run(binary: string, args: string[], runAs: RunAs | undefined): Promise<{ code: number | null; output: string }> {
+function run(
+  binary: string,
+  args: string[],
+  runAs: RunAs | undefined,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], env: CHILD_ENV });
     let output = '';
@@ -179,7 +192,14 @@ async function initialise(binaries: Binaries, dataDir: string, password: string,
   try {
     const { code, output } = await run(
       binaries.initdb,
-      [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${SUPERUSER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'],
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${SUPERUSER}`,
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+      ],
       runAs,
     );
     if (code !== 0) throw new EmbeddedPostgresError(`initdb failed for ${dataDir}: ${explain(output)}`);
@@ -246,7 +266,11 @@ function waitUntilReady(child: ChildProcess, port: number, onLog: (line: string)
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGQUIT');
-      reject(new EmbeddedPostgresError(`PostgreSQL did not become ready within ${START_TIMEOUT_MS / 1000} s: ${lastLines(output)}`));
+      reject(
+        new EmbeddedPostgresError(
+          `PostgreSQL did not become ready within ${START_TIMEOUT_MS / 1000} s: ${lastLines(output)}`,
+        ),
+      );
     }, START_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
@@ -314,10 +338,21 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     unix_socket_directories: '',
     ...options.settings,
   };
-  const args = ['-D', dataDir, '-p', String(options.port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  const args = [
+    '-D',
+    dataDir,
+    '-p',
+    String(options.port),
+    ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ];
   // Its own process group: a Ctrl-C in the terminal must reach only us, so that requests in
   // flight can still use the database while we drain; we stop it last.
-  const child = spawn(binaries.postgres, args, { ...runAs, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: CHILD_ENV });
+  const child = spawn(binaries.postgres, args, {
+    ...runAs,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: CHILD_ENV,
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // If we die without stop() (an uncaught error), postgres is still told to shut down.
   const killOnExit = () => child.kill('SIGINT');

@@ -31,7 +31,10 @@ const trustProxy = z
     if (value === undefined || value === '' || value === 'false') return undefined;
     if (value === 'true') return true;
     if (/^\d+$/.test(value)) return Number(value);
-    return value.split(',').map((part) => part.trim()).filter(Boolean);
+    return value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
   });
 
 const blankAsUndefined = (value: unknown) => (value === '' ? undefined : value);
@@ -95,9 +98,7 @@ export type EnvResult = { ok: true; env: Env } | { ok: false; problems: string[]
 
 /** Parses a process environment; never throws, so callers decide how to report. */
 export function parseEnv(source: Record<string, string | undefined>): EnvResult {
-  const known = Object.fromEntries(
-    Object.keys(envSchema.shape).map((key) => [key, blankAsUndefined(source[key])]),
-  );
+  const known = Object.fromEntries(Object.keys(envSchema.shape).map((key) => [key, blankAsUndefined(source[key])]));
   const result = envSchema.safeParse(known);
   if (result.success) return { ok: true, env: result.data };
   const problems = result.error.issues.map((issue) => {

@@ -55,7 +55,10 @@ async function start(): Promise<void> {
   try {
     if (env.MIGRATE_ON_START) {
       const applied = await migrate(database.orm);
-      logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'database schema is up to date');
+      logger.info(
+        { applied },
+        applied.length ? `applied ${applied.length} migration(s)` : 'database schema is up to date',
+      );
     }
     app = await buildApp({ orm: database.orm, env, logger });
     await app.listen({ host: env.HOST, port: env.PORT });

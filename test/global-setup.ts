@@ -53,7 +53,11 @@ async function fromContainer(): Promise<Server | undefined> {
   }
   const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
   const container = await new PostgreSqlContainer('postgres:18-alpine').start();
-  return { adminUrl: container.getConnectionUri(), source: 'Testcontainers', stop: async () => void (await container.stop()) };
+  return {
+    adminUrl: container.getConnectionUri(),
+    source: 'Testcontainers',
+    stop: async () => void (await container.stop()),
+  };
 }
 
 async function fromEmbedded(): Promise<Server> {

@@ -58,7 +58,8 @@ export async function trpcPlugin(scope: FastifyInstance, { router, createContext
   scope.setErrorHandler((error: FastifyError, request, reply) => {
     const code = error.statusCode === undefined ? undefined : FASTIFY_STATUS_TO_CODE[error.statusCode];
     if (!code) request.log.error({ err: error }, 'unexpected error outside tRPC');
-    const message = code === 'PAYLOAD_TOO_LARGE' ? `Request body is larger than ${BODY_LIMIT_BYTES} bytes` : error.message;
+    const message =
+      code === 'PAYLOAD_TOO_LARGE' ? `Request body is larger than ${BODY_LIMIT_BYTES} bytes` : error.message;
     return sendError(request, reply, new TRPCError({ code: code ?? 'INTERNAL_SERVER_ERROR', message, cause: error }));
   });
 
@@ -69,7 +70,8 @@ export async function trpcPlugin(scope: FastifyInstance, { router, createContext
       maxBatchSize: MAX_BATCH_SIZE,
       onError({ error, path, req }) {
         // Client mistakes are routine; only failures of ours deserve an error line with the cause.
-        if (error.code === 'INTERNAL_SERVER_ERROR') req.log.error({ err: error.cause ?? error, path }, 'procedure failed');
+        if (error.code === 'INTERNAL_SERVER_ERROR')
+          req.log.error({ err: error.cause ?? error, path }, 'procedure failed');
         else req.log.debug({ code: error.code, path }, error.message);
       },
     },

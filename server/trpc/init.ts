@@ -11,7 +11,8 @@ const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error, ctx }) {
     // Without a context (it failed to build) we cannot know the mode: assume production.
     const development = ctx?.env.NODE_ENV === 'development';
-    const zodError = error.code === 'BAD_REQUEST' && error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
+    const zodError =
+      error.code === 'BAD_REQUEST' && error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
     const hide = error.code === 'INTERNAL_SERVER_ERROR' && !development;
     return {
       ...shape,

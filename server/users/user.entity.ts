@@ -6,11 +6,17 @@ export const UserSchema = defineEntity({
   tableName: 'users',
   properties: {
     // UUIDv7: opaque to clients, yet time-ordered so inserts stay at the end of the index.
-    id: p.uuid().primary().onCreate(() => uuidv7()),
+    id: p
+      .uuid()
+      .primary()
+      .onCreate(() => uuidv7()),
     username: p.string().length(32),
     // Only the bcrypt hash; lazy and hidden so it is never loaded or serialised by accident.
     passwordHash: p.string().lazy().hidden(),
-    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+    createdAt: p
+      .datetime()
+      .defaultRaw('now()')
+      .onCreate(() => new Date()),
   },
   uniques: [
     {

@@ -29,7 +29,7 @@ export interface TestApp {
   env: Env;
   /** http://127.0.0.1:<port> of the listening app. */
   url: string;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /** Builds the real app on `databaseUrl` and listens on a free port. */
@@ -44,7 +44,7 @@ export async function startTestApp(options: { databaseUrl: string; env?: Env; ro
     orm,
     env,
     url: `http://127.0.0.1:${port}`,
-    async close() {
+    close: async () => {
       await app.close();
       await orm.close();
     },

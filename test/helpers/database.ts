@@ -7,8 +7,8 @@ export interface TestDatabase {
   name: string;
   url: string;
   /** Runs one statement on the server's admin connection (for breaking things on purpose). */
-  admin(sql: string): Promise<pg.QueryResult>;
-  drop(): Promise<void>;
+  admin: (sql: string) => Promise<pg.QueryResult>;
+  drop: () => Promise<void>;
 }
 
 async function onAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -33,6 +33,7 @@ export async function createTestDatabase({ empty = false } = {}): Promise<TestDa
     name,
     url: databaseUrl(inject('adminUrl'), name),
     admin: (sql) => onAdmin((client) => client.query(sql)),
-    drop: () => onAdmin((client) => client.query(`drop database if exists ${quoteIdent(name)} with (force)`)).then(() => {}),
+    drop: () =>
+      onAdmin((client) => client.query(`drop database if exists ${quoteIdent(name)} with (force)`)).then(() => {}),
   };
 }

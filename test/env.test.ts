@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { parseEnv } from '../server/env.ts';
+import { startServerProcess } from './helpers/server-process.ts';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const result = parseEnv({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.env).toMatchObject({
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      NODE_ENV: 'development',
+      DATABASE_URL: undefined,
+      JWT_ALGORITHM: 'HS256',
+      JWT_ISSUER: 'warble',
+      JWT_AUDIENCE: 'warble-api',
+      ACCESS_TOKEN_TTL: 900,
+      REFRESH_TOKEN_TTL: 2_592_000,
+      REFRESH_REUSE_GRACE_SECONDS: 10,
+      BCRYPT_COST: 12,
+      LOGIN_MAX_FAILURES: 5,
+      LOGIN_WINDOW_SECONDS: 900,
+      LOGIN_MAX_FAILURES_PER_ADDRESS: 100,
+      MIGRATE_ON_START: true,
+      TRUST_PROXY: undefined,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('reads the words people write for flags and proxies', () => {
+    const result = parseEnv({ MIGRATE_ON_START: 'false', TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' });
+    expect(result.ok && result.env.MIGRATE_ON_START).toBe(false);
+    expect(result.ok && result.env.TRUST_PROXY).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(parseEnv({ TRUST_PROXY: '2' })).toMatchObject({ env: { TRUST_PROXY: 2 } });
+  });
+
+  it('reports one line per bad variable and never repeats a value', () => {
+    const result = parseEnv({
+      PORT: 'eighty',
+      MIGRATE_ON_START: 'maybe',
+      DATABASE_URL: 'mysql://root:hunter2@db/warble',
+      JWT_SECRET: 'too-short-secret',
+      LOG_LEVEL: 'loud',
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toHaveLength(5);
+    for (const name of ['PORT', 'MIGRATE_ON_START', 'DATABASE_URL', 'JWT_SECRET', 'LOG_LEVEL']) {
+      expect(result.problems.some((line) => line.startsWith(`${name}:`))).toBe(true);
+    }
+    expect(result.problems.join('\n')).not.toMatch(/hunter2|too-short-secret/);
+  });
+
+  it('requires an explicit secret in production', () => {
+    expect(parseEnv({ NODE_ENV: 'production' })).toEqual({
+      ok: false,
+      problems: ['JWT_SECRET: is required when NODE_ENV=production'],
+    });
+    expect(parseEnv({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).ok).toBe(true);
+  });
+
+  it('stops the server with exit code 1 and one line per problem', async () => {
+    const server = startServerProcess({ PORT: '-1', NODE_ENV: 'production', BCRYPT_COST: '99' });
+    expect(await server.exited).toBe(1);
+    const lines = server.output().trim().split('\n');
+    expect(lines[0]).toBe('Invalid configuration:');
+    expect(
+      lines
+        .slice(1)
+        .map((line) => line.trim().split(':')[0])
+        .sort(),
+    ).toEqual(['BCRYPT_COST', 'JWT_SECRET', 'PORT']);
+    expect(server.output()).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+  });
+});
