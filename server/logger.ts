@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Env } from './env.ts';
 
 // Anything that could carry a credential is censored before it is written, wherever it appears
@@ -17,14 +17,16 @@ const REDACT_PATHS = [
   'refreshToken',
 ];
 
-export function createLogger(env: Pick<Env, 'NODE_ENV' | 'LOG_LEVEL'>): Logger {
+/** `destination` is for tests; by default logs go to stdout. */
+export function createLogger(env: Pick<Env, 'NODE_ENV' | 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
   // Readable lines for a developer at a terminal; JSON everywhere else, for log shippers.
-  const pretty = env.NODE_ENV === 'development' && process.stdout.isTTY;
-  return pino({
+  const pretty = env.NODE_ENV === 'development' && process.stdout.isTTY && !destination;
+  const options = {
     level: env.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     ...(pretty
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
       : {}),
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

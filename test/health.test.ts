@@ -15,7 +15,7 @@ describe('health routes', () => {
     expect(response.status).toBe(200);
   });
 
-  it('GET /readyz answers 503 while the database is gone, and 200 again once it is back', async () => {
+  it('GET /readyz answers 503 while the database is gone, and 200 again once it is back (dropped connections do not crash the process)', async () => {
     // Refuse new connections to this test's database and cut the open ones: what a client sees
     // when PostgreSQL restarts or is unreachable.
     await t.db.admin(`alter database "${t.db.name}" allow_connections false`);
