@@ -5,7 +5,6 @@
 // Which server: TEST_DATABASE_URL if set; else a Testcontainers PostgreSQL when a container
 // runtime answers; else an embedded PostgreSQL in a temporary folder.
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -15,6 +14,7 @@ import { migrate, ormOptions } from '../server/db.ts';
 import { startEmbeddedPostgres } from '../server/embedded-postgres.ts';
 import { parseEnv } from '../server/env.ts';
 import { databaseUrl, quoteIdent } from './helpers/database-url.ts';
+import { freePort } from './helpers/free-port.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -31,17 +31,6 @@ interface Server {
   adminUrl: string;
   source: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function fromContainer(): Promise<Server | undefined> {

@@ -1,7 +1,6 @@
 // The server as operators run it: a separate process, started and stopped with signals.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -9,17 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { embeddedUrl } from '../server/db.ts';
 import { startTestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
+import { freePort } from './helpers/free-port.ts';
 import { startServerProcess } from './helpers/server-process.ts';
 import { testRouter } from './helpers/test-router.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('server process', () => {
   it('migrates an empty database, serves, and exits 0 on SIGTERM', async () => {
