@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AnyRouter } from '@trpc/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { loadKeys } from './auth/keys.ts';
+import { createLoginLimiter } from './auth/rate-limit.ts';
 import { pingDatabase } from './db.ts';
 import type { Env } from './env.ts';
 import { BODY_LIMIT_BYTES, trpcPlugin } from './http/trpc-plugin.ts';
@@ -76,6 +78,19 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
     return up ? { status: 'ready' } : reply.code(503).send({ status: 'database unavailable' });
   });
 
-  await app.register(trpcPlugin, { prefix: '/trpc', router, createContext: contextFactory({ orm, env }) });
+  const keys = await loadKeys(env);
+  // Public keys for other services (and verify-only Warble processes) to check our tokens.
+  app.get('/.well-known/jwks.json', (_request, reply) => {
+    if (!keys.jwks)
+      return reply.code(404).send({ error: 'No public keys: tokens are signed with a shared secret (HS256)' });
+    return reply.header('cache-control', 'public, max-age=300').send(keys.jwks);
+  });
+
+  const loginLimiter = createLoginLimiter(() => orm.em.getConnection().getNativeClient(), env);
+  await app.register(trpcPlugin, {
+    prefix: '/trpc',
+    router,
+    createContext: contextFactory({ orm, env, keys, loginLimiter }),
+  });
   return app;
 }

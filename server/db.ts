@@ -8,6 +8,9 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
 import type { Env } from './env.ts';
+import { LoginAttemptSchema } from './auth/login-attempt.entity.ts';
+import { RefreshToken } from './auth/refresh-token.entity.ts';
+import { Session } from './auth/session.entity.ts';
 import { User } from './users/user.entity.ts';
 
 export const MIGRATIONS_DIR = path.join(import.meta.dirname, 'migrations');
@@ -23,7 +26,7 @@ export type DatabaseEnv = Pick<
 export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): Options {
   return {
     clientUrl,
-    entities: [User],
+    entities: [User, Session, RefreshToken, LoginAttemptSchema],
     extensions: [Migrator],
     // Off on purpose: every request forks its own EntityManager, and a stray use of the global one
     // would share an identity map between users.

@@ -6,6 +6,7 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 // tRPC exports its shape builder only here; it is what its own adapters use to format errors.
 import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TooManyAttemptsError } from '../auth/rate-limit.ts';
 import type { Context } from '../trpc/context.ts';
 
 export const MAX_BATCH_SIZE = 50;
@@ -68,6 +69,13 @@ export async function trpcPlugin(scope: FastifyInstance, { router, createContext
       router,
       createContext,
       maxBatchSize: MAX_BATCH_SIZE,
+      responseMeta({ errors }) {
+        // TOO_MANY_REQUESTS tells the client when to come back (RFC 9110 §10.2.3).
+        const retryAfter = errors
+          .map((error) => (error.cause instanceof TooManyAttemptsError ? error.cause.retryAfterSeconds : 0))
+          .reduce((longest, seconds) => Math.max(longest, seconds), 0);
+        return retryAfter ? { headers: { 'retry-after': String(retryAfter) } } : {};
+      },
       onError({ error, path, req }) {
         // Client mistakes are routine; only failures of ours deserve an error line with the cause.
         if (error.code === 'INTERNAL_SERVER_ERROR')

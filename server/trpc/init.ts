@@ -1,4 +1,4 @@
-import { initTRPC } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
 import { z, ZodError } from 'zod';
 import { toContractError } from '../errors.ts';
 import type { Context } from './context.ts';
@@ -22,7 +22,8 @@ const t = initTRPC.context<Context>().create({
         httpStatus: shape.data.httpStatus,
         path: shape.data.path,
         zodError,
-        ...(development ? { stack: error.stack } : {}),
+        // Stacks help only with our own failures, and only a developer may see them.
+        ...(development && error.code === 'INTERNAL_SERVER_ERROR' ? { stack: error.stack } : {}),
       },
     };
   },
@@ -38,4 +39,12 @@ export const publicProcedure = t.procedure.use(async ({ next }) => {
   const result = await next();
   if (!result.ok) throw toContractError(result.error);
   return result;
+});
+
+/** Needs a valid access token of a live session; `ctx.user` is the caller from then on. */
+export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const user = await ctx.viewer();
+  // One message for every kind of bad credential: a client learns nothing about why.
+  if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or missing access token' });
+  return next({ ctx: { user } });
 });

@@ -1,0 +1,117 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
+import type { Context } from '../trpc/context.ts';
+import { findUserByUsername, toProfile, usernameSchema } from '../users/profile.ts';
+import { User } from '../users/user.entity.ts';
+import { hashPassword, needsRehash, passwordSchema, verifyPassword } from './passwords.ts';
+import { TooManyAttemptsError } from './rate-limit.ts';
+import { createSession, liveSessions, revokeAllSessions, revokeSessionOf, rotateRefreshToken } from './sessions.ts';
+import type { Session } from './session.entity.ts';
+import { issueAccessToken } from './tokens.ts';
+
+const credentialsInput = z.object({ username: usernameSchema, password: passwordSchema });
+const refreshTokenInput = z.object({ refreshToken: z.string().min(1).max(256) });
+
+const LOGIN_FAILED = 'Invalid username or password';
+const REFRESH_FAILED = 'Invalid refresh token';
+
+function requireIssuer(ctx: Context): Buffer {
+  if (!ctx.keys.signing || !ctx.keys.refreshDerivationKey) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'This server verifies tokens but does not issue them' });
+  }
+  return ctx.keys.refreshDerivationKey;
+}
+
+function tokenPair(ctx: Context, session: Session, refreshToken: string) {
+  return {
+    accessToken: issueAccessToken(ctx.keys, ctx.env, { userId: session.user.id, sessionId: session.id }),
+    refreshToken,
+    tokenType: 'Bearer' as const,
+    expiresIn: ctx.env.ACCESS_TOKEN_TTL,
+    user: { id: session.user.id, username: session.user.username },
+  };
+}
+
+export const authRouter = router({
+  signup: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input }) => {
+    const user = ctx.em.create(User, {
+      username: input.username,
+      passwordHash: await hashPassword(input.password, ctx.env.BCRYPT_COST),
+    });
+    try {
+      await ctx.em.flush();
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        throw new TRPCError({ code: 'CONFLICT', message: 'Username is already taken' });
+      }
+      throw error;
+    }
+    return { id: user.id, username: user.username, createdAt: user.createdAt.toISOString() };
+  }),
+
+  login: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input }) => {
+    requireIssuer(ctx);
+    try {
+      // Before bcrypt: a locked-out username or a flooding address costs us one query, not 250 ms.
+      await ctx.loginLimiter.attempt(input.username, ctx.clientAddress);
+    } catch (error) {
+      if (!(error instanceof TooManyAttemptsError)) throw error;
+      throw new TRPCError({
+        code: 'TOO_MANY_REQUESTS',
+        message: 'Too many failed logins; try again later',
+        cause: error,
+      });
+    }
+    const user = await findUserByUsername(ctx.em, input.username, { withPassword: true });
+    // Unknown user and wrong password: the same compare cost and the same answer.
+    if (!(await verifyPassword(input.password, user?.passwordHash, ctx.env.BCRYPT_COST)) || !user) {
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: LOGIN_FAILED });
+    }
+    await ctx.loginLimiter.succeeded(input.username, ctx.clientAddress);
+    // BCRYPT_COST was raised (or lowered) since this hash was made: the password is at hand, redo it.
+    if (needsRehash(user.passwordHash, ctx.env.BCRYPT_COST)) {
+      user.passwordHash = await hashPassword(input.password, ctx.env.BCRYPT_COST);
+    }
+    const { session, refreshToken } = await createSession(ctx.em, user, {
+      userAgent: ctx.userAgent,
+      ipAddress: ctx.clientAddress,
+      ttlSeconds: ctx.env.REFRESH_TOKEN_TTL,
+    });
+    return tokenPair(ctx, session, refreshToken);
+  }),
+
+  refresh: publicProcedure.input(refreshTokenInput).mutation(async ({ ctx, input }) => {
+    const derivationKey = requireIssuer(ctx);
+    const rotation = await rotateRefreshToken(ctx.em, input.refreshToken, {
+      graceSeconds: ctx.env.REFRESH_REUSE_GRACE_SECONDS,
+      derivationKey,
+    });
+    // Reuse has already revoked the session (committed); the caller sees the same answer as for
+    // any unknown token.
+    if (rotation.outcome !== 'rotated') throw new TRPCError({ code: 'UNAUTHORIZED', message: REFRESH_FAILED });
+    return tokenPair(ctx, rotation.session, rotation.refreshToken);
+  }),
+
+  logout: publicProcedure.input(refreshTokenInput).mutation(async ({ ctx, input }) => {
+    await revokeSessionOf(ctx.em, input.refreshToken);
+    return { ok: true as const };
+  }),
+
+  logoutAll: protectedProcedure.mutation(async ({ ctx }) => ({
+    revoked: await revokeAllSessions(ctx.em, ctx.user.id),
+  })),
+
+  sessions: protectedProcedure.query(async ({ ctx }) =>
+    (await liveSessions(ctx.em, ctx.user.id)).map((session) => ({
+      id: session.id,
+      createdAt: session.createdAt.toISOString(),
+      lastUsedAt: session.lastUsedAt.toISOString(),
+      userAgent: session.userAgent ?? null,
+      current: session.id === ctx.user.sessionId,
+    })),
+  ),
+
+  me: protectedProcedure.query(async ({ ctx }) => toProfile(await ctx.em.findOneOrFail(User, ctx.user.id))),
+});

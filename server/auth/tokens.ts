@@ -1,0 +1,59 @@
+// Access tokens: short-lived JWTs (RFC 9068 profile) that any Warble process can verify on its own.
+import { randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { Env } from '../env.ts';
+import type { Keys } from './keys.ts';
+
+// RFC 9068 §2.1: the media type marks an access token, so no other JWT (an ID token, a token
+// of another system signed with the same key) can be replayed as one.
+const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string | undefined;
+}
+
+export class CannotIssueTokensError extends Error {
+  override name = 'CannotIssueTokensError';
+}
+
+export type TokenEnv = Pick<Env, 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'ACCESS_TOKEN_TTL'>;
+
+export function issueAccessToken(keys: Keys, env: TokenEnv, claims: { userId: string; sessionId: string }): string {
+  if (!keys.signing) throw new CannotIssueTokensError('this process only verifies tokens');
+  return jwt.sign({ sid: claims.sessionId }, keys.signing.key, {
+    algorithm: keys.algorithm,
+    header: { alg: keys.algorithm, typ: ACCESS_TOKEN_TYPE, ...(keys.signing.kid ? { kid: keys.signing.kid } : {}) },
+    subject: claims.userId,
+    issuer: env.JWT_ISSUER,
+    audience: env.JWT_AUDIENCE,
+    expiresIn: env.ACCESS_TOKEN_TTL,
+    jwtid: randomUUID(),
+  });
+}
+
+/**
+ * The token's claims, or null for anything that is not a valid, current access token of ours.
+ * Never throws: callers answer every failure with the same UNAUTHORIZED, so a client learns
+ * nothing about why (RFC 8725 §3.1, §3.11, §3.12).
+ */
+export async function verifyAccessToken(keys: Keys, env: TokenEnv, token: string): Promise<AccessClaims | null> {
+  const decoded = jwt.decode(token, { complete: true });
+  if (!decoded || decoded.header.typ !== ACCESS_TOKEN_TYPE || decoded.header.alg !== keys.algorithm) return null;
+  const key = await keys.verificationKey(decoded.header.kid);
+  if (!key) return null;
+  let payload: jwt.JwtPayload | string;
+  try {
+    payload = jwt.verify(token, key, {
+      algorithms: [keys.algorithm], // pinned: never the algorithm the token names
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    });
+  } catch {
+    return null;
+  }
+  // jsonwebtoken accepts a token without `exp`; ours always have one, so its absence is forgery.
+  if (typeof payload !== 'object' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string') return null;
+  const sid: unknown = payload.sid;
+  return { userId: payload.sub, sessionId: typeof sid === 'string' ? sid : undefined };
+}
