@@ -50,8 +50,11 @@ export async function rotateRefreshToken(
       { lockMode: LockMode.PESSIMISTIC_WRITE },
     );
     if (!token) return { outcome: 'invalid' };
-    const session = await tx.findOneOrFail(Session, token.session.id, { populate: ['user'] });
+    // Locked too: a reuse detected through another token of this session, or a logout, cannot
+    // commit between this check and the new successor.
+    const session = await tx.findOneOrFail(Session, token.session.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!session.isLive()) return { outcome: 'invalid' };
+    await tx.populate(session, ['user']);
 
     const now = new Date();
     const successor = successorOf(presented, options.derivationKey);
