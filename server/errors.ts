@@ -2,6 +2,7 @@
 // stays an INTERNAL_SERVER_ERROR whose text the error formatter hides outside development.
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { TRPCError } from '@trpc/server';
+import { KeySourceUnavailableError } from './auth/keys.ts';
 
 // node-postgres and the OS report an unreachable or restarting server with these codes.
 const UNAVAILABLE_CODES = new Set([
@@ -53,7 +54,7 @@ export function toContractError(error: TRPCError): TRPCError {
   if (cause instanceof UniqueConstraintViolationException) {
     return new TRPCError({ code: 'CONFLICT', message: 'Already exists', cause });
   }
-  if (isDatabaseUnavailable(cause)) {
+  if (isDatabaseUnavailable(cause) || cause instanceof KeySourceUnavailableError) {
     return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'Service temporarily unavailable', cause });
   }
   return error;

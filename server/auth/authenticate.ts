@@ -2,13 +2,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Session } from './session.entity.ts';
 import { verifyAccessToken, type TokenEnv } from './tokens.ts';
 import type { Keys } from './keys.ts';
-import { User } from '../users/user.entity.ts';
 
 /** Who is calling: the user behind a valid access token, and the session it was issued for. */
 export interface Viewer {
   id: string;
   username: string;
-  sessionId: string | undefined;
+  sessionId: string;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -17,7 +16,7 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  * The viewer for an Authorization header, or null when there is none or it is not valid. A valid
  * signature is not enough: the user must still exist and the session must not be revoked (logout,
  * logoutAll, reuse detection) or expired. Database failures propagate: an outage is a 503, never
- * a 401 that would make clients throw their tokens away.
+ * a 401 that would make clients throw their tokens away; so does an unreachable JWKS URL.
  */
 export async function authenticate(
   em: EntityManager,
@@ -29,15 +28,7 @@ export async function authenticate(
   if (!token) return null;
   const claims = await verifyAccessToken(keys, env, token);
   if (!claims) return null;
-  if (claims.sessionId) {
-    const session = await em.findOne(
-      Session,
-      { id: claims.sessionId, user: claims.userId },
-      { populate: ['user'], fields: ['id', 'revokedAt', 'expiresAt', 'user.id', 'user.username'] },
-    );
-    if (!session?.isLive()) return null;
-    return { id: session.user.id, username: session.user.username, sessionId: session.id };
-  }
-  const user = await em.findOne(User, claims.userId, { fields: ['id', 'username'] });
-  return user ? { id: user.id, username: user.username, sessionId: undefined } : null;
+  const session = await em.findOne(Session, { id: claims.sessionId, user: claims.userId }, { populate: ['user'] });
+  if (!session?.isLive()) return null;
+  return { id: session.user.id, username: session.user.username, sessionId: session.id };
 }

@@ -12,7 +12,7 @@ import {
 } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { JwksClient } from 'jwks-rsa';
+import { JwksClient, JwksRateLimitError, SigningKeyNotFoundError } from 'jwks-rsa';
 import type { Env } from '../env.ts';
 
 export type Algorithm = Env['JWT_ALGORITHM'];
@@ -31,6 +31,11 @@ export interface Keys {
 
 export class KeyConfigurationError extends Error {
   override name = 'KeyConfigurationError';
+}
+
+/** The JWKS URL did not answer: the token may be fine, we just cannot check it now (a 503). */
+export class KeySourceUnavailableError extends Error {
+  override name = 'KeySourceUnavailableError';
 }
 
 // Env values cannot hold newlines everywhere (Docker env files, some CI UIs): accept "\n" escapes.
@@ -161,13 +166,17 @@ export async function loadKeys(env: Env): Promise<Keys> {
       if (!kid) return undefined;
       const known = published.get(kid) ?? fetched.get(kid);
       if (known || !remote) return known;
+      let jwk;
       try {
-        const key = createPublicKey((await remote.getSigningKey(kid)).getPublicKey());
-        fetched.set(kid, key);
-        return key;
-      } catch {
-        return undefined; // unknown kid or JWKS unreachable: the token is not verifiable
+        jwk = await remote.getSigningKey(kid);
+      } catch (error) {
+        // An unknown kid (or one we asked about too often) is a bad token; a fetch failure is ours.
+        if (error instanceof SigningKeyNotFoundError || error instanceof JwksRateLimitError) return undefined;
+        throw new KeySourceUnavailableError('the JWKS URL did not answer', { cause: error });
       }
+      const key = createPublicKey(jwk.getPublicKey());
+      fetched.set(kid, key);
+      return key;
     },
     jwks: published.size
       ? {

@@ -10,8 +10,12 @@ const ACCESS_TOKEN_TYPE = 'at+jwt';
 
 export interface AccessClaims {
   userId: string;
-  sessionId: string | undefined;
+  sessionId: string;
 }
+
+// Media types are case-insensitive, and RFC 9068 allows the full form too.
+const isAccessTokenType = (typ: unknown) =>
+  typeof typ === 'string' && [ACCESS_TOKEN_TYPE, `application/${ACCESS_TOKEN_TYPE}`].includes(typ.toLowerCase());
 
 export class CannotIssueTokensError extends Error {
   override name = 'CannotIssueTokensError';
@@ -33,13 +37,14 @@ export function issueAccessToken(keys: Keys, env: TokenEnv, claims: { userId: st
 }
 
 /**
- * The token's claims, or null for anything that is not a valid, current access token of ours.
- * Never throws: callers answer every failure with the same UNAUTHORIZED, so a client learns
- * nothing about why (RFC 8725 §3.1, §3.11, §3.12).
+ * The token's claims, or null for anything that is not a valid, current access token of ours:
+ * callers answer every such failure with the same UNAUTHORIZED, so a client learns nothing about
+ * why (RFC 8725 §3.1, §3.11, §3.12). Throws only when the keys cannot be fetched
+ * (KeySourceUnavailableError), which is our outage, not a bad token.
  */
 export async function verifyAccessToken(keys: Keys, env: TokenEnv, token: string): Promise<AccessClaims | null> {
   const decoded = jwt.decode(token, { complete: true });
-  if (!decoded || decoded.header.typ !== ACCESS_TOKEN_TYPE || decoded.header.alg !== keys.algorithm) return null;
+  if (!decoded || !isAccessTokenType(decoded.header.typ) || decoded.header.alg !== keys.algorithm) return null;
   const key = await keys.verificationKey(decoded.header.kid);
   if (!key) return null;
   let payload: jwt.JwtPayload | string;
@@ -52,8 +57,9 @@ export async function verifyAccessToken(keys: Keys, env: TokenEnv, token: string
   } catch {
     return null;
   }
-  // jsonwebtoken accepts a token without `exp`; ours always have one, so its absence is forgery.
+  // jsonwebtoken accepts a token without `exp`; ours always have one, and a session (`sid`) that
+  // logout and reuse detection can revoke: a token without them is not one of ours.
   if (typeof payload !== 'object' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string') return null;
   const sid: unknown = payload.sid;
-  return { userId: payload.sub, sessionId: typeof sid === 'string' ? sid : undefined };
+  return typeof sid === 'string' ? { userId: payload.sub, sessionId: sid } : null;
 }
