@@ -229,6 +229,58 @@ describe('login limits per client address', () => {
   });
 });
 
+describe('login limits per client address, without a trusted proxy', () => {
+  const t = useTestApp({ env: testEnv({ LOGIN_MAX_FAILURES: '50', LOGIN_MAX_FAILURES_PER_ADDRESS: '3' }) });
+
+  it('ignores X-Forwarded-For: a client cannot escape its count by claiming other addresses', async () => {
+    for (let i = 0; i < 3; i++) {
+      const headers = { 'x-forwarded-for': `203.0.113.${i}` };
+      const result = await mutate(
+        t.url,
+        'auth.login',
+        { username: uniqueUsername(), password: 'wrong password' },
+        { headers },
+      );
+      expect(result.status).toBe(401);
+    }
+    const headers = { 'x-forwarded-for': '198.51.100.9' };
+    const blocked = await mutate(
+      t.url,
+      'auth.login',
+      { username: uniqueUsername(), password: 'wrong password' },
+      { headers },
+    );
+    expect(blocked.status).toBe(429);
+  });
+});
+
+describe('password hashes', () => {
+  const t = useTestApp();
+
+  it('are redone at the configured cost at the next successful login', async () => {
+    const user = await signup(t.url);
+    const stronger = await startTestApp({
+      databaseUrl: t.db.url,
+      env: testEnv({ BCRYPT_COST: '5', JWT_SECRET: t.env.JWT_SECRET! }),
+    });
+    try {
+      expect((await mutate(stronger.url, 'auth.login', { username: user.username, password: PASSWORD })).status).toBe(
+        200,
+      );
+    } finally {
+      await stronger.close();
+    }
+    const client = new pg.Client({ connectionString: t.db.url });
+    await client.connect();
+    const { rows } = await client.query<{ password_hash: string }>('select password_hash from users where id = $1', [
+      user.id,
+    ]);
+    await client.end();
+    expect(rows[0]?.password_hash).toMatch(/^\$2b\$05\$/);
+    expect((await mutate(t.url, 'auth.login', { username: user.username, password: PASSWORD })).status).toBe(200);
+  });
+});
+
 describe('signing keys in development', () => {
   it('generates a secret once, keeps it under DATA_DIR (mode 0600), and reuses it', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'warble-keys-'));
