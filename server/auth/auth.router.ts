@@ -3,7 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import type { Context } from '../trpc/context.ts';
-import { findUserByUsername, toProfile, usernameSchema } from '../users/profile.ts';
+import { findUserByUsername, loadProfile, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
 import { hashPassword, needsRehash, passwordSchema, verifyPassword } from './passwords.ts';
 import { TooManyAttemptsError } from './rate-limit.ts';
@@ -11,8 +11,8 @@ import { createSession, liveSessions, revokeAllSessions, revokeSessionOf, rotate
 import type { Session } from './session.entity.ts';
 import { issueAccessToken } from './tokens.ts';
 
-const credentialsInput = z.object({ username: usernameSchema, password: passwordSchema });
-const refreshTokenInput = z.object({ refreshToken: z.string().min(1).max(256) });
+const credentialsInput = z.strictObject({ username: usernameSchema, password: passwordSchema });
+const refreshTokenInput = z.strictObject({ refreshToken: z.string().min(1).max(256) });
 
 const LOGIN_FAILED = 'Invalid username or password';
 const REFRESH_FAILED = 'Invalid refresh token';
@@ -113,5 +113,7 @@ export const authRouter = router({
     })),
   ),
 
-  me: protectedProcedure.query(async ({ ctx }) => toProfile(await ctx.em.findOneOrFail(User, ctx.user.id))),
+  me: protectedProcedure.query(async ({ ctx }) =>
+    loadProfile(ctx.em, await ctx.em.findOneOrFail(User, ctx.user.id), ctx.user.id),
+  ),
 });

@@ -28,6 +28,7 @@ export function contextFactory({ orm, env, keys, loginLimiter }: ContextDeps) {
       requestId: req.id,
       clientAddress: req.ip,
       userAgent: req.headers['user-agent'] ?? null,
+      sentCredentials: req.headers.authorization !== undefined,
       /** The caller, verified once per HTTP request however many calls a batch holds. */
       viewer: () => (viewer ??= authenticate(em, keys, env, req.headers.authorization)),
     };

@@ -41,10 +41,23 @@ export const publicProcedure = t.procedure.use(async ({ next }) => {
   return result;
 });
 
+// One message for every kind of bad credential: a client learns nothing about why.
+const unauthorized = () => new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or missing access token' });
+
 /** Needs a valid access token of a live session; `ctx.user` is the caller from then on. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const user = await ctx.viewer();
-  // One message for every kind of bad credential: a client learns nothing about why.
-  if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or missing access token' });
+  if (!user) throw unauthorized();
+  return next({ ctx: { user } });
+});
+
+/**
+ * Public, but personalised when a token comes along (`ctx.user` or null). A token that is sent
+ * but not valid is still UNAUTHORIZED rather than silently ignored: that is what tells a client
+ * (and the SDK) to refresh it, instead of showing a signed-in user anonymous answers.
+ */
+export const optionalAuthProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const user = await ctx.viewer();
+  if (!user && ctx.sentCredentials) throw unauthorized();
   return next({ ctx: { user } });
 });

@@ -1,6 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from '@mikro-orm/core';
 import { z } from 'zod';
+import { Post } from '../posts/post.entity.ts';
+import { Follow } from './follow.entity.ts';
 import { User } from './user.entity.ts';
 
 export const usernameSchema = z
@@ -26,18 +28,22 @@ export interface Profile {
   followedByMe: boolean;
 }
 
-/**
- * The public view of a user. Posts and follows arrive with the social features (issue #4); until
- * then nobody has any, so the counts are 0.
- */
-export function toProfile(user: User): Profile {
+/** The public view of a user, with counts of live posts and of follows. */
+export async function loadProfile(em: EntityManager, user: User, viewerId: string | undefined): Promise<Profile> {
+  // Counting through the ORM applies the soft-delete filter: deleted posts never count.
+  const [followersCount, followingCount, postsCount, followedByMe] = await Promise.all([
+    em.count(Follow, { followee: user.id }),
+    em.count(Follow, { follower: user.id }),
+    em.count(Post, { author: user.id }),
+    viewerId && viewerId !== user.id ? em.count(Follow, { follower: viewerId, followee: user.id }) : 0,
+  ]);
   return {
     id: user.id,
     username: user.username,
     createdAt: user.createdAt.toISOString(),
-    followersCount: 0,
-    followingCount: 0,
-    postsCount: 0,
-    followedByMe: false,
+    followersCount,
+    followingCount,
+    postsCount,
+    followedByMe: followedByMe > 0,
   };
 }

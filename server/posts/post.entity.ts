@@ -1,0 +1,36 @@
+import { defineEntity, p } from '@mikro-orm/core';
+import { uuidv7 } from 'uuidv7';
+import { User } from '../users/user.entity.ts';
+
+export const PostSchema = defineEntity({
+  name: 'Post',
+  tableName: 'posts',
+  properties: {
+    id: p
+      .uuid()
+      .primary()
+      .onCreate(() => uuidv7()),
+    author: p.manyToOne(User).deleteRule('cascade'),
+    body: p.text(),
+    // Millisecond precision, as JavaScript dates have: a keyset cursor built from a Date must
+    // compare equal to the stored value, whoever wrote the row.
+    createdAt: p.datetime(3).onCreate(() => new Date()),
+    // Soft delete: the row stays for moderation and audits; every read skips it (filter below).
+    deletedAt: p.datetime(3).nullable(),
+  },
+  filters: {
+    live: { name: 'live', cond: { deletedAt: null }, default: true },
+  },
+  indexes: [
+    {
+      name: 'posts_author_live_recent',
+      // Serves every list of posts: per author, newest first, only live rows, and (created_at, id)
+      // inside the index so a page of a timeline is an index-only scan per followed author.
+      expression:
+        'create index "posts_author_live_recent" on "posts" ("author_id", "created_at" desc, "id" desc) where "deleted_at" is null',
+    },
+  ],
+});
+
+export class Post extends PostSchema.class {}
+PostSchema.setClass(Post);
