@@ -20,6 +20,14 @@ const UNAVAILABLE_CODES = new Set([
   '57014', // query_canceled: statement_timeout fired, the database is overloaded
   '53300', // too_many_connections
   '3D000', // invalid_catalog_name: the database is gone
+  // connection_exception and its kinds (not 08P01, protocol_violation: that one is a bad value,
+  // such as a NUL character in text, and retrying it cannot help)
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '08007',
 ]);
 const UNAVAILABLE_MESSAGES = [
   /timeout exceeded when trying to connect/i,
@@ -39,7 +47,7 @@ function* causes(error: unknown): Generator<unknown> {
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (const cause of causes(error)) {
     const code = (cause as { code?: unknown }).code;
-    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
     // pg-pool rejects without a code on its connect timeout and on a closed connection
     const message = (cause as { message?: unknown }).message;
     if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;

@@ -59,6 +59,12 @@ describe('auth.signup', () => {
     ).toBe(400);
   });
 
+  it('refuses a NUL character in a password (bcrypt would stop reading there)', async () => {
+    const result = await mutate(t.url, 'auth.signup', { username: uniqueUsername(), password: 'secret\u0000anything' });
+    expect(result.status).toBe(400);
+    expect(result.error?.data.zodError?.fieldErrors.password).toHaveLength(1);
+  });
+
   it('treats the composed and decomposed forms of a character as the same password', async () => {
     const composed = 'caf\u00e9 au lait';
     const decomposed = 'cafe\u0301 au lait';

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { z } from 'zod';
+import { isStorableText, STORABLE_TEXT_ERROR } from '../text.ts';
 
 const MIN_BYTES = 8;
 // bcrypt reads only the first 72 bytes: a longer password is refused, never silently cut.
@@ -14,6 +15,7 @@ const MAX_BYTES = 72;
  */
 export const passwordSchema = z
   .string()
+  .refine(isStorableText, { error: STORABLE_TEXT_ERROR })
   .transform((value) => value.normalize('NFC'))
   .refine((value) => Buffer.byteLength(value, 'utf8') >= MIN_BYTES, { error: `must be at least ${MIN_BYTES} bytes` })
   .refine((value) => Buffer.byteLength(value, 'utf8') <= MAX_BYTES, {

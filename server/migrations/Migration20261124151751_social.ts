@@ -14,6 +14,7 @@ export class Migration20261124151751_social extends Migration {
     this.addSql(
       `create table "follows" ("follower_id" uuid not null, "followee_id" uuid not null, "created_at" timestamptz(3) not null, primary key ("follower_id", "followee_id"));`,
     );
+    this.addSql(`alter table "follows" add constraint "follows_not_self" check (follower_id <> followee_id);`);
     this.addSql(
       `create index "follows_followee_recent" on "follows" ("followee_id", "created_at" desc, "follower_id" desc);`,
     );

@@ -16,7 +16,7 @@ export interface Position {
 }
 
 export const pageInput = {
-  cursor: z.string().max(512).nullish(),
+  cursor: z.string().min(1).max(512).nullish(),
   limit: z.number().int().min(1).max(100).default(20),
 };
 

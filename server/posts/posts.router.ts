@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
+import { isStorableText, STORABLE_TEXT_ERROR } from '../text.ts';
 import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import { findUserByUsername, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
@@ -19,6 +20,7 @@ const isPostId = (id: string) => UUID.test(id);
 // Characters are Unicode code points, so an emoji counts as one, as a person would count it.
 const bodySchema = z
   .string()
+  .refine(isStorableText, { error: STORABLE_TEXT_ERROR })
   .transform((value) => value.trim())
   .refine((value) => value.length > 0, { error: 'must not be empty' })
   .refine((value) => [...value].length <= MAX_BODY, { error: `must be at most ${MAX_BODY} characters` });

@@ -11,6 +11,9 @@ export const FollowSchema = defineEntity({
     createdAt: p.datetime(3).onCreate(() => new Date()),
   },
   primaryKeys: ['follower', 'followee'],
+  // The timeline adds the caller's own posts to those of whom they follow: a self-follow would
+  // list them twice. users.follow refuses it; this keeps any other writer from making one.
+  checks: [{ name: 'follows_not_self', expression: 'follower_id <> followee_id' }],
   indexes: [
     // Followers of a user, most recent first; the primary key already leads with follower_id for
     // "whom does X follow" in timelines, this one also orders it for the following list.
