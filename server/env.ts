@@ -68,7 +68,7 @@ export const envSchema = z
     JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     JWT_ISSUER: z.string().min(1).default('warble'),
     JWT_AUDIENCE: z.string().min(1).default('warble-api'),
-    ACCESS_TOKEN_TTL: int(900, 10, 86_400),
+    ACCESS_TOKEN_TTL: int(900, 1, 86_400),
     REFRESH_TOKEN_TTL: int(2_592_000, 60, 31_536_000),
     REFRESH_REUSE_GRACE_SECONDS: int(10, 0, 300),
 

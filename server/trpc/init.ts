@@ -5,13 +5,20 @@ import type { Context } from './context.ts';
 
 const INTERNAL_MESSAGE = 'Internal server error';
 
+/** `error.data.zodError` of a BAD_REQUEST: problems of the whole input, and per field. */
+export interface FieldIssues {
+  formErrors: string[];
+  fieldErrors: Record<string, string[] | undefined>;
+}
+
 const t = initTRPC.context<Context>().create({
   // Explicit: tRPC otherwise guesses from NODE_ENV and leaks stacks (and SQL text) when it guesses wrong.
   isDev: false,
   errorFormatter({ shape, error, ctx }) {
     // Without a context (it failed to build) we cannot know the mode: assume production.
     const development = ctx?.env.NODE_ENV === 'development';
-    const zodError =
+    // A plain type, not zod's: it is part of the client SDK's public types.
+    const zodError: FieldIssues | null =
       error.code === 'BAD_REQUEST' && error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
     const hide = error.code === 'INTERNAL_SERVER_ERROR' && !development;
     return {

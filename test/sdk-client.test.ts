@@ -1,0 +1,126 @@
+// The SDK against a real server: tokens stored, attached, refreshed once, cleared.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TRPCClientError } from '@trpc/client';
+import { describe, expect, it } from 'vitest';
+import { createWarbleClient, memoryTokenStore, type TokenStore } from '../client-sdk/src/index.ts';
+import { testEnv, useTestApp } from './helpers/app.ts';
+import { PASSWORD, signup, uniqueUsername } from './helpers/auth.ts';
+
+/** The real fetch, counting the HTTP requests per procedure path (a batch counts once per path). */
+function countingFetch() {
+  const calls: string[] = [];
+  const fetchAndCount: typeof fetch = (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    calls.push(...decodeURIComponent(url.pathname.split('/trpc/')[1] ?? '').split(','));
+    return fetch(input, init);
+  };
+  return { fetch: fetchAndCount, count: (path: string) => calls.filter((call) => call === path).length };
+}
+
+async function loggedInClient(url: string, store: TokenStore = memoryTokenStore()) {
+  const user = await signup(url);
+  const counter = countingFetch();
+  const client = createWarbleClient({ url: `${url}/trpc`, tokens: store, fetch: counter.fetch });
+  await client.auth.login.mutate({ username: user.username, password: PASSWORD });
+  return { user, client, store, counter };
+}
+
+describe('@warble/client', () => {
+  const t = useTestApp({ env: testEnv({ ACCESS_TOKEN_TTL: '1' }) });
+
+  it('stores the tokens of auth.login and attaches the access token to every call', async () => {
+    const { user, client, store } = await loggedInClient(t.url);
+    expect(await store.get()).toEqual({ accessToken: expect.any(String), refreshToken: expect.any(String) });
+    const me = await client.auth.me.query();
+    expect(me.username).toBe(user.username);
+  });
+
+  it('refreshes an expired access token once for five concurrent calls (one batch), and retries each', async () => {
+    const { user, client, store, counter } = await loggedInClient(t.url);
+    const before = await store.get();
+    await sleep(2100); // ACCESS_TOKEN_TTL is 1 s
+    const results = await Promise.all(Array.from({ length: 5 }, () => client.auth.me.query()));
+    expect(results.map((me) => me.username)).toEqual(Array(5).fill(user.username));
+    expect(counter.count('auth.refresh')).toBe(1);
+    const after = await store.get();
+    expect(after?.accessToken).not.toBe(before?.accessToken);
+    expect(after?.refreshToken).not.toBe(before?.refreshToken);
+  });
+
+  it('shares one refresh among five calls in flight as separate requests too', async () => {
+    const { client, counter } = await loggedInClient(t.url);
+    await sleep(2100);
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      calls.push(client.posts.create.mutate({ body: `post ${i}` }));
+      await sleep(5); // past the batching tick: each call is its own HTTP request
+    }
+    await Promise.all(calls);
+    expect(counter.count('posts.create')).toBeGreaterThanOrEqual(6); // 5 first tries, then retries
+    expect(counter.count('auth.refresh')).toBe(1);
+  });
+
+  it('clears the store and surfaces the original error when the refresh fails, without looping', async () => {
+    const { client, store, counter } = await loggedInClient(t.url);
+    // Another device ends every session: the access and refresh tokens both stop working.
+    const other = createWarbleClient({ url: `${t.url}/trpc` });
+    await other.auth.login.mutate({ username: (await client.auth.me.query()).username, password: PASSWORD });
+    await other.auth.logoutAll.mutate();
+
+    const error = await client.auth.me.query().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(TRPCClientError);
+    expect((error as TRPCClientError<never>).data).toMatchObject({ code: 'UNAUTHORIZED', path: 'auth.me' });
+    expect(await store.get()).toBeNull();
+    expect(counter.count('auth.refresh')).toBe(1);
+    expect(counter.count('auth.me')).toBe(2); // the one before logoutAll, and the failed one: no retry
+  });
+
+  it('clears the store on auth.logout and on auth.logoutAll', async () => {
+    const first = await loggedInClient(t.url);
+    await first.client.auth.logout.mutate({ refreshToken: (await first.store.get())!.refreshToken });
+    expect(await first.store.get()).toBeNull();
+
+    const second = await loggedInClient(t.url);
+    expect(await second.client.auth.logoutAll.mutate()).toEqual({ revoked: 1 });
+    expect(await second.store.get()).toBeNull();
+  });
+
+  it('does not refresh when a login fails, and works with an async token store', async () => {
+    const saved: { value: Awaited<ReturnType<TokenStore['get']>> } = { value: null };
+    const asyncStore: TokenStore = {
+      get: async () => (await sleep(1), saved.value),
+      set: async (tokens) => void (await sleep(1), (saved.value = tokens)),
+    };
+    const counter = countingFetch();
+    const client = createWarbleClient({ url: `${t.url}/trpc`, tokens: asyncStore, fetch: counter.fetch });
+    const user = await signup(t.url, uniqueUsername());
+    await expect(client.auth.login.mutate({ username: user.username, password: 'wrong password' })).rejects.toThrow();
+    expect(counter.count('auth.refresh')).toBe(0);
+    await client.auth.login.mutate({ username: user.username, password: PASSWORD });
+    expect(saved.value?.accessToken).toEqual(expect.any(String));
+    expect((await client.auth.me.query()).id).toBe(user.id);
+  });
+});
+
+describe('npm run demo', () => {
+  const t = useTestApp();
+
+  it('walks through sign-up, posts, follows, the timeline and a soft delete, step by step', async () => {
+    const demo = path.join(import.meta.dirname, '..', 'client-sdk', 'scripts', 'demo.ts');
+    // Asynchronously: the server the demo talks to runs in this process.
+    const { status, output } = await new Promise<{ status: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, [demo, '--url', `${t.url}/trpc`]);
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('close', (code) => resolve({ status: code, output: text }));
+    });
+    expect(status, output).toBe(0);
+    const timelines = output.split("'s timeline");
+    expect(timelines[1]).toContain('Hello, Warble! First post.');
+    expect(timelines[2]).not.toContain('Hello, Warble! First post.');
+    expect(output).toContain('posts.byId of the deleted post: Post not found');
+  });
+});
