@@ -54,7 +54,7 @@ export const authRouter = router({
   login: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input }) => {
     requireIssuer(ctx);
     try {
-      // Before bcrypt: a locked-out username or a flooding address costs us one query, not 250 ms.
+      // Before bcrypt: a locked-out username or a flooding address costs us a query, not 250 ms.
       await ctx.loginLimiter.attempt(input.username, ctx.clientAddress);
     } catch (error) {
       if (!(error instanceof TooManyAttemptsError)) throw error;
@@ -67,6 +67,7 @@ export const authRouter = router({
     const user = await findUserByUsername(ctx.em, input.username, { withPassword: true });
     // Unknown user and wrong password: the same compare cost and the same answer.
     if (!(await verifyPassword(input.password, user?.passwordHash, ctx.env.BCRYPT_COST)) || !user) {
+      await ctx.loginLimiter.failed(input.username);
       throw new TRPCError({ code: 'UNAUTHORIZED', message: LOGIN_FAILED });
     }
     await ctx.loginLimiter.succeeded(input.username, ctx.clientAddress);

@@ -17,14 +17,18 @@ export class TooManyAttemptsError extends Error {
 
 type LimitEnv = Pick<Env, 'LOGIN_MAX_FAILURES' | 'LOGIN_WINDOW_SECONDS' | 'LOGIN_MAX_FAILURES_PER_ADDRESS'>;
 
+/**
+ * Two counts with two jobs. Per address, every attempt is counted *before* bcrypt runs (one
+ * atomic upsert) and given back on success: a flood from one client is shed at the limit however
+ * many requests it has in flight. Per username, only *failures* count, checked before bcrypt:
+ * several devices of one user logging in at once must not lock the account out.
+ */
 export interface LoginLimiter {
-  /**
-   * Counts an attempt for the username and the address before the password is checked, and
-   * refuses it once either has used up its failures in the window. Counting first (one atomic
-   * upsert) keeps a flood of parallel guesses from slipping past the limit before bcrypt answers.
-   */
+  /** Before the password is checked: TooManyAttemptsError when either count is used up. */
   attempt(username: string, address: string): Promise<void>;
-  /** A correct password: the username's count starts over, and the attempt is not held against the address. */
+  /** A wrong password (or unknown user). */
+  failed(username: string): Promise<void>;
+  /** A correct password: the username's count starts over, and the attempt is given back to the address. */
   succeeded(username: string, address: string): Promise<void>;
 }
 
@@ -60,19 +64,27 @@ export function createLoginLimiter(pool: () => Promise<Pool>, env: LimitEnv): Lo
   // Usernames are unique case-insensitively, so ADA and ada share one count.
   const userKey = (username: string) => username.toLowerCase();
 
-  const consume = async (limiter: RateLimiterPostgres, key: string) => {
-    try {
-      await limiter.consume(key);
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection; // the database failed
-      throw new TooManyAttemptsError(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)));
-    }
-  };
+  const refuse = (state: RateLimiterRes) =>
+    new TooManyAttemptsError(Math.max(1, Math.ceil(state.msBeforeNext / 1000)));
 
   return {
     async attempt(username, address) {
       const { byUsername, byAddress } = await get();
-      await Promise.all([consume(byUsername, userKey(username)), consume(byAddress, address)]);
+      const failures = await byUsername.get(userKey(username));
+      if (failures && failures.consumedPoints >= env.LOGIN_MAX_FAILURES) throw refuse(failures);
+      try {
+        await byAddress.consume(address);
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection; // the database failed
+        throw refuse(rejection);
+      }
+    },
+    async failed(username) {
+      const { byUsername } = await get();
+      // Over the limit it "rejects", which only means the count is full: this attempt is already a 401.
+      await byUsername.consume(userKey(username)).catch((rejection: unknown) => {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      });
     },
     async succeeded(username, address) {
       const { byUsername, byAddress } = await get();
