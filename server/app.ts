@@ -35,8 +35,14 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT_BYTES,
-    // Bounds slow clients: the whole request must arrive within this time.
+    // Bounds slow clients: the whole request must arrive within this time, its headers sooner.
+    // A connection that sends nothing, or trickles its headers, is closed by the same timers.
     requestTimeout: env.REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, env.REQUEST_TIMEOUT_MS),
+      // How often Node looks for connections past those limits (its default is 30 s).
+      connectionsCheckingInterval: 1000,
+    },
     trustProxy: trustProxy(env.TRUST_PROXY),
     requestIdHeader: false,
     genReqId: (request) => {
@@ -47,7 +53,6 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
     // default limit of 100 characters, which would turn a valid batch into a 404.
     routerOptions: { maxParamLength: 5000 },
   });
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
 
   let draining = false;
   // close() starts here: from now on readiness fails, so a load balancer stops sending traffic

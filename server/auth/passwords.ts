@@ -1,7 +1,9 @@
 // Password rules and hashing. bcrypt's native binding runs on libuv's thread pool, so hashing
 // never blocks the event loop.
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import bcrypt from 'bcrypt';
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import { isStorableText, STORABLE_TEXT_ERROR } from '../text.ts';
 
@@ -22,8 +24,13 @@ export const passwordSchema = z
     error: `must be at most ${MAX_BYTES} bytes of UTF-8 (bcrypt's limit)`,
   });
 
+// bcrypt is pure CPU: more at once than there are cores only makes each slower. Capping it also
+// keeps threads of libuv's pool (sized above this in env.ts) free for file, DNS and crypto work,
+// so a login flood queues here instead of starving everything else.
+const bcryptSlots = pLimit(availableParallelism());
+
 export function hashPassword(password: string, cost: number): Promise<string> {
-  return bcrypt.hash(password, cost);
+  return bcryptSlots(() => bcrypt.hash(password, cost));
 }
 
 /** Whether `hash` was made with another cost than the configured one (so it should be redone). */
@@ -38,12 +45,13 @@ const dummyHashes = new Map<number, Promise<string>>();
  * cost: both answers take one bcrypt compare, so timing does not tell which usernames exist.
  */
 export async function verifyPassword(password: string, hash: string | undefined, cost: number): Promise<boolean> {
-  if (hash) return bcrypt.compare(password, hash);
+  if (hash) return bcryptSlots(() => bcrypt.compare(password, hash));
   let dummy = dummyHashes.get(cost);
   if (!dummy) {
-    dummy = bcrypt.hash(randomBytes(16).toString('hex'), cost);
+    dummy = hashPassword(randomBytes(16).toString('hex'), cost);
     dummyHashes.set(cost, dummy);
   }
-  await bcrypt.compare(password, await dummy);
+  const dummyHash = await dummy;
+  await bcryptSlots(() => bcrypt.compare(password, dummyHash));
   return false;
 }
