@@ -64,8 +64,7 @@ export function createLoginLimiter(pool: () => Promise<Pool>, env: LimitEnv): Lo
   // Usernames are unique case-insensitively, so ADA and ada share one count.
   const userKey = (username: string) => username.toLowerCase();
 
-  const refuse = (state: RateLimiterRes) =>
-    new TooManyAttemptsError(Math.max(1, Math.ceil(state.msBeforeNext / 1000)));
+  const refuse = (state: RateLimiterRes) => new TooManyAttemptsError(Math.max(1, Math.ceil(state.msBeforeNext / 1000)));
 
   return {
     async attempt(username, address) {
