@@ -35,6 +35,8 @@ const UNAVAILABLE_MESSAGES = [
   /Query read timeout/i,
   /connection error/i,
   /not queryable/i,
+  // ALTER DATABASE … ALLOW_CONNECTIONS false, or a database being dropped: 55000 is too broad a code
+  /is not currently accepting connections/i,
 ];
 
 function* causes(error: unknown): Generator<unknown> {

@@ -40,6 +40,19 @@ describe('errors in production (NODE_ENV unset counts as production too)', () =>
     expect(body.error.data.code).toBe('CONFLICT');
     expect(text).not.toMatch(/users_username_lower_unique|duplicate key|insert/i);
   });
+
+  it('answers SERVICE_UNAVAILABLE while the database refuses connections, and recovers', async () => {
+    await t.db.admin(`alter database "${t.db.name}" allow_connections false`);
+    await t.db.admin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${t.db.name}'`);
+    try {
+      const { status, body } = await call(t.url, 'test.ping');
+      expect(status).toBe(503);
+      expect(body.error.data.code).toBe('SERVICE_UNAVAILABLE');
+    } finally {
+      await t.db.admin(`alter database "${t.db.name}" allow_connections true`);
+    }
+    expect((await call(t.url, 'test.ping')).status).toBe(200);
+  });
 });
 
 describe('errors in development', () => {

@@ -17,6 +17,8 @@ import type { Env } from '../env.ts';
 
 export type Algorithm = Env['JWT_ALGORITHM'];
 
+const JWKS_KEY_LIFETIME_MS = 10 * 60_000;
+
 export interface Keys {
   algorithm: Algorithm;
   /** The key tokens are signed with, or null in a verify-only process. */
@@ -142,12 +144,14 @@ export async function loadKeys(env: Env): Promise<Keys> {
   }
 
   let remote: JwksClient | undefined;
-  const fetched = new Map<string, KeyObject>();
+  // Kept for a while rather than forever, so a key removed from the JWKS stops verifying.
+  const fetched = new Map<string, { key: KeyObject; until: number }>();
   if (env.JWT_JWKS_URL) {
     // jwks-rsa caches keys and refetches (rate-limited) when a token names an unknown kid.
     remote = new JwksClient({
       jwksUri: env.JWT_JWKS_URL,
       cache: true,
+      cacheMaxAge: JWKS_KEY_LIFETIME_MS,
       rateLimit: true,
       jwksRequestsPerMinute: 10,
       timeout: 5000,
@@ -164,7 +168,8 @@ export async function loadKeys(env: Env): Promise<Keys> {
     signing,
     async verificationKey(kid) {
       if (!kid) return undefined;
-      const known = published.get(kid) ?? fetched.get(kid);
+      const cached = fetched.get(kid);
+      const known = published.get(kid) ?? (cached && cached.until > Date.now() ? cached.key : undefined);
       if (known || !remote) return known;
       let jwk;
       try {
@@ -175,7 +180,7 @@ export async function loadKeys(env: Env): Promise<Keys> {
         throw new KeySourceUnavailableError('the JWKS URL did not answer', { cause: error });
       }
       const key = createPublicKey(jwk.getPublicKey());
-      fetched.set(kid, key);
+      fetched.set(kid, { key, until: Date.now() + JWKS_KEY_LIFETIME_MS });
       return key;
     },
     jwks: published.size
