@@ -1,0 +1,384 @@
+// npm run bench:timeline -- [--user NAME]... [--runs 5] [--pages 20] [--plans]
+//
+// EXPLAIN (ANALYZE, BUFFERS) of the timeline query, exactly as the API sends it: the SQL is
+// captured from server/posts/post-queries.ts timelinePosts (called with a stub EntityManager that
+// records instead of executing), so this check cannot drift from the code it checks. For each user
+// it explains the first page and a deep page (the one after --pages pages, reached by following
+// real cursors), --runs times each, and prints one table. Exits 1 if any plan reads posts with a
+// sequential scan. Without --user it picks a typical user (median follows) and the user who
+// follows the most accounts. See docs/benchmarks.md.
+import { parseArgs } from 'node:util';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { runWithDatabase } from '../server/commands/run-with-database.ts';
+import { decodeCursor, toPage, type Position } from '../server/pagination/cursor.ts';
+import { timelinePosts } from '../server/posts/post-queries.ts';
+import { grouped, intOption, parseOrExit } from './lib/args.ts';
+
+const PAGE_SIZE = 20; // the API's default; the query is asked for one more, as the router does
+const TIMELINE_INDEX = 'posts_author_live_recent';
+
+const HELP = `Usage: npm run bench:timeline -- [options]
+
+  --user NAME   a user whose timeline to explain (repeatable); default: a typical user (median
+                number of follows) and the user who follows the most accounts
+  --runs N      EXPLAIN ANALYZE runs per query (default 5)
+  --pages N     how deep the deep page is: the page after N pages of ${PAGE_SIZE} (default 20)
+  --plans       also print the text plan of the last run of each query
+  --help        show this text
+`;
+
+const options = parseOrExit(() => {
+  const { values } = parseArgs({
+    options: {
+      user: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      pages: { type: 'string' },
+      plans: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  return {
+    users: values.user ?? [],
+    runs: intOption('runs', values.runs, 5, 1, 100),
+    pages: intOption('pages', values.pages, 20, 1, 10_000),
+    plans: values.plans,
+  };
+}, HELP);
+
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** The SQL and parameters timelinePosts would send, without sending them. */
+async function captureTimelineSql(viewerId: string, after: Position | undefined, count: number): Promise<Statement> {
+  const statements: Statement[] = [];
+  const recorder = {
+    getConnection: () => ({
+      execute: (sql: string, params: unknown[] = []) => {
+        statements.push({ sql, params });
+        return Promise.resolve([]);
+      },
+    }),
+  };
+  await timelinePosts(recorder as unknown as EntityManager, viewerId, after, count);
+  if (statements.length !== 1) {
+    throw new Error(
+      `timelinePosts sent ${statements.length} statements, this script expects one: update bench/timeline-plan.ts`,
+    );
+  }
+  return statements[0]!;
+}
+
+/** A node of EXPLAIN (FORMAT JSON); only the fields read here. */
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Sort Method'?: string;
+  'Total Cost'?: number;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Heap Fetches'?: number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
+  Plans?: PlanNode[];
+}
+
+interface Explained {
+  Plan: PlanNode;
+  'Planning Time': number;
+  'Execution Time': number;
+  JIT?: { Functions: number; Timing?: { Total?: number } };
+}
+
+function* nodes(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* nodes(child);
+}
+
+const EXPLAIN = {
+  analyze: 'explain (analyze, buffers, format json)',
+  text: 'explain (analyze, buffers)',
+  // Without ANALYZE: the plan only, so a bad one is reported without waiting for it to run.
+  plan: 'explain (format json)',
+};
+
+async function explain(em: EntityManager, statement: Statement, mode: keyof typeof EXPLAIN): Promise<unknown[]> {
+  return em.getConnection().execute<Record<string, unknown>[]>(`${EXPLAIN[mode]} ${statement.sql}`, statement.params);
+}
+
+async function explainJson(em: EntityManager, statement: Statement, mode: 'analyze' | 'plan'): Promise<Explained> {
+  const rows = await explain(em, statement, mode);
+  let plan = (rows[0] as Record<string, unknown>)['QUERY PLAN'];
+  if (typeof plan === 'string') plan = JSON.parse(plan);
+  return (plan as Explained[])[0]!;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const ms = (value: number) => (value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0));
+
+interface Viewer {
+  id: string;
+  username: string;
+  follows: number;
+}
+
+interface Row {
+  user: string;
+  follows: string;
+  page: string;
+  rows: string;
+  exec: string;
+  wall: string;
+  planning: string;
+  buffers: string;
+  firstRead: string;
+  top: string;
+  cost: string;
+  indexOnly: string;
+}
+
+const COLUMNS: [keyof Row, string][] = [
+  ['user', 'user'],
+  ['follows', 'follows'],
+  ['page', 'page'],
+  ['rows', 'rows'],
+  ['exec', 'execution ms, median (min–max)'],
+  ['wall', 'query ms¹'],
+  ['planning', 'planning ms'],
+  ['buffers', 'shared hit / read²'],
+  ['firstRead', 'read, 1st run'],
+  ['top', 'top plan node'],
+  ['cost', 'est. cost³'],
+  ['indexOnly', `posts via Index Only Scan on ${TIMELINE_INDEX}`],
+];
+
+function markdownTable(rows: Row[]): string {
+  const widths = COLUMNS.map(([key, title]) => Math.max(title.length, ...rows.map((row) => row[key].length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+  return [
+    line(COLUMNS.map(([, title]) => title)),
+    line(widths.map((width) => '-'.repeat(width))),
+    ...rows.map((row) => line(COLUMNS.map(([key]) => row[key]))),
+  ].join('\n');
+}
+
+await runWithDatabase(async (database) => {
+  const em = database.orm.em.fork() as EntityManager;
+  const connection = em.getConnection();
+  const setting = async (name: string) =>
+    (await connection.execute<Record<string, string>[]>(`show ${name}`))[0]?.[name] ?? '?';
+
+  const viewers = options.users.length ? await namedViewers(em, options.users) : await pickViewers(em);
+  const [version] = await connection.execute<{ version: string }[]>('select version()');
+  const [sizes] = await connection.execute<{ posts: string; follows: string; users: string }[]>(
+    `select (select count(*) from posts) as posts, (select count(*) from follows) as follows,
+            (select count(*) from users) as users`,
+  );
+  const jit = await setting('jit');
+  const jitAboveCost = await setting('jit_above_cost');
+  process.stdout.write(
+    [
+      `${version?.version.split(' on ')[0]}; shared_buffers ${await setting('shared_buffers')}, ` +
+        `work_mem ${await setting('work_mem')}, jit ${jit} (jit_above_cost ${jitAboveCost})`,
+      `data: ${grouped(Number(sizes?.users))} users, ${grouped(Number(sizes?.posts))} posts, ` +
+        `${grouped(Number(sizes?.follows))} follows; ${options.runs} runs per query, page size ${PAGE_SIZE}`,
+      '',
+    ].join('\n'),
+  );
+
+  const table: Row[] = [];
+  const seqScans: string[] = [];
+  let jitPlans = 0;
+  let maxCost = 0;
+  for (const viewer of viewers) {
+    const list = `timeline:${viewer.id}`;
+    // The first page is explained first, before anything else has read this user's authors, so
+    // its first run shows what a cold shared_buffers costs (right after an embedded server starts).
+    const cases: { page: string; after: () => Promise<Position | undefined> }[] = [
+      { page: '1', after: () => Promise.resolve(undefined) },
+      { page: String(options.pages + 1), after: () => deepPosition(em, viewer, list) },
+    ];
+    for (const { page, after: position } of cases) {
+      const after = await position();
+      if (page !== '1' && !after) continue;
+      const statement = await captureTimelineSql(viewer.id, after, PAGE_SIZE + 1);
+      const label = `${viewer.username} page ${page}`;
+      const planned = await explainJson(em, statement, 'plan');
+      maxCost = Math.max(maxCost, planned.Plan['Total Cost'] ?? 0);
+      const scans = [...nodes(planned.Plan)].filter(isSeqScanOfPosts);
+      if (scans.length) {
+        // Not run: with a sequential scan per followed author it could take minutes.
+        seqScans.push(label);
+        table.push({
+          user: viewer.username,
+          follows: grouped(viewer.follows),
+          page,
+          rows: '-',
+          exec: 'not run',
+          wall: '-',
+          planning: '-',
+          buffers: '-',
+          firstRead: '-',
+          top: planned.Plan['Node Type'],
+          cost: grouped(planned.Plan['Total Cost'] ?? 0),
+          indexOnly: `NO: ${scans.length} Seq Scan on posts`,
+        });
+        break; // this user's deep page would be reached through the same plan, just as slowly
+      }
+      const runs: Explained[] = [];
+      for (let run = 0; run < options.runs; run++) runs.push(await explainJson(em, statement, 'analyze'));
+      // The same query as the API runs it, without EXPLAIN's instrumentation, timed from here.
+      const wall: number[] = [];
+      for (let run = 0; run < options.runs; run++) {
+        const started = performance.now();
+        await timelinePosts(em, viewer.id, after, PAGE_SIZE + 1);
+        wall.push(performance.now() - started);
+      }
+
+      const last = runs.at(-1)!;
+      const all = [...nodes(last.Plan)];
+      if (runs.some((run) => [...nodes(run.Plan)].some(isSeqScanOfPosts))) seqScans.push(label);
+      jitPlans += runs.filter((run) => run.JIT).length;
+      const indexOnly = all.filter(
+        (node) => node['Node Type'] === 'Index Only Scan' && node['Index Name'] === TIMELINE_INDEX,
+      );
+      const otherPostsReads = all.filter(
+        (node) => node['Relation Name'] === 'posts' && node['Index Name'] !== TIMELINE_INDEX && !isPkLookup(node),
+      );
+      const exec = runs.map((run) => run['Execution Time']);
+      const sortMethod = last.Plan['Sort Method'] ? ` (${last.Plan['Sort Method']})` : '';
+      table.push({
+        user: viewer.username,
+        follows: grouped(viewer.follows),
+        page,
+        rows: String(last.Plan['Actual Rows'] ?? '?'),
+        exec: `${ms(median(exec))} (${ms(Math.min(...exec))}–${ms(Math.max(...exec))})`,
+        wall: ms(median(wall)),
+        planning: ms(median(runs.map((run) => run['Planning Time']))),
+        buffers: `${grouped(last.Plan['Shared Hit Blocks'] ?? 0)} / ${grouped(last.Plan['Shared Read Blocks'] ?? 0)}`,
+        firstRead: grouped(runs[0]!.Plan['Shared Read Blocks'] ?? 0),
+        top: `${last.Plan['Node Type']}${sortMethod}`,
+        cost: grouped(last.Plan['Total Cost'] ?? 0),
+        indexOnly: indexOnly.length
+          ? `yes: ${grouped(sum(indexOnly, (node) => node['Actual Loops'] ?? 0))} scans, ` +
+            `${grouped(sum(indexOnly, (node) => (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 0)))} entries, ` +
+            `${grouped(sum(indexOnly, (node) => node['Heap Fetches'] ?? 0))} heap fetches` +
+            (otherPostsReads.length ? `; also ${otherPostsReads.map(describe).join(', ')}` : '')
+          : `NO: ${all
+              .filter((node) => node['Relation Name'] === 'posts')
+              .map(describe)
+              .join(', ')}`,
+      });
+      if (options.plans) {
+        const text = await explain(em, statement, 'text');
+        process.stdout.write(
+          `\n-- ${label}\n${text.map((row) => (row as Record<string, string>)['QUERY PLAN']).join('\n')}\n`,
+        );
+      }
+    }
+  }
+
+  process.stdout.write(`\n${markdownTable(table)}\n\n`);
+  process.stdout.write(
+    [
+      '¹ the query as the API sends it (no EXPLAIN), timed in this process: round trip included.',
+      '² buffers of the last run: hits are pages found in shared_buffers; reads came from the OS (page cache or disk).',
+      `³ the planner's estimate for the whole query; JIT compiles plans above jit_above_cost (${jitAboveCost}).`,
+      '',
+    ].join('\n'),
+  );
+
+  if (jit === 'on') {
+    const used = jitPlans ? `JIT compiled ${jitPlans} of the runs above` : 'no run above was JIT compiled';
+    process.stdout.write(
+      `\nRecommendation: jit is on (${used}; highest estimated cost ${grouped(maxCost)}, jit_above_cost ` +
+        `${jitAboveCost}). A timeline page is a short OLTP query: once its estimate passes jit_above_cost (the ` +
+        `estimate grows with the number of accounts followed), compiling costs tens of milliseconds, more than ` +
+        `the query. Turn it off for Warble's database: ALTER DATABASE <name> SET jit = off (or jit = off in ` +
+        `postgresql.conf).\n`,
+    );
+  }
+  if (seqScans.length) {
+    process.stderr.write(
+      `\n*** FAIL: a sequential scan of posts in the timeline plan of ${seqScans.join(', ')} ***\n` +
+        `*** The timeline must read posts through ${TIMELINE_INDEX}; see docs/benchmarks.md. ***\n`,
+    );
+    process.exitCode = 1;
+  }
+});
+
+function sum<T>(items: T[], value: (item: T) => number): number {
+  return items.reduce((total, item) => total + value(item), 0);
+}
+
+/** Walks the timeline as a client would, following each page's nextCursor; undefined if it ends first. */
+async function deepPosition(em: EntityManager, viewer: Viewer, list: string): Promise<Position | undefined> {
+  let after: Position | undefined;
+  for (let page = 1; page <= options.pages; page++) {
+    const rows = await timelinePosts(em, viewer.id, after, PAGE_SIZE + 1);
+    const { nextCursor } = toPage(rows, PAGE_SIZE, list, (row) => row);
+    if (!nextCursor) {
+      process.stderr.write(`${viewer.username}: the timeline ends after ${page} pages; no deep page\n`);
+      return undefined;
+    }
+    after = decodeCursor(nextCursor, list);
+  }
+  return after;
+}
+
+function isSeqScanOfPosts(node: PlanNode): boolean {
+  return node['Relation Name'] === 'posts' && /Seq Scan/.test(node['Node Type']);
+}
+
+// The final join fetches the bodies of the page's posts by primary key: expected, and cheap.
+function isPkLookup(node: PlanNode): boolean {
+  return node['Index Name'] === 'posts_pkey';
+}
+
+function describe(node: PlanNode): string {
+  return `${node['Node Type']}${node['Index Name'] ? ` on ${node['Index Name']}` : ''}`;
+}
+
+async function namedViewers(em: EntityManager, usernames: string[]): Promise<Viewer[]> {
+  const viewers: Viewer[] = [];
+  for (const username of usernames) {
+    const [row] = await em.getConnection().execute<{ id: string; username: string; follows: string }[]>(
+      `select u.id, u.username, (select count(*) from follows f where f.follower_id = u.id) as follows
+       from users u where lower(u.username) = lower(?)`,
+      [username],
+    );
+    if (!row) throw new Error(`no user called ${username}`);
+    viewers.push({ id: row.id, username: row.username, follows: Number(row.follows) });
+  }
+  return viewers;
+}
+
+async function pickViewers(em: EntityManager): Promise<Viewer[]> {
+  const rows = await em.getConnection().execute<{ id: string; username: string; follows: string }[]>(
+    `with counts as (
+       select follower_id as id, count(*) as follows from follows group by follower_id
+     ), middle as (
+       select percentile_disc(0.5) within group (order by follows) as follows from counts
+     )
+     (select u.id, u.username, c.follows from counts c join users u using (id), middle m
+      order by abs(c.follows - m.follows), u.username limit 1)
+     union all
+     (select u.id, u.username, c.follows from counts c join users u using (id)
+      order by c.follows desc, u.username limit 1)`,
+  );
+  if (rows.length === 0) throw new Error('nobody follows anybody: load data first (npm run bench:seed)');
+  const viewers = rows.map((row) => ({ id: row.id, username: row.username, follows: Number(row.follows) }));
+  return viewers[0]!.id === viewers[1]?.id ? viewers.slice(0, 1) : viewers;
+}
