@@ -108,6 +108,8 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
       port: env.EMBEDDED_PG_PORT,
       onLog: (line) => log.debug({ component: 'postgres' }, line),
       onWarn: (message) => log.warn({ component: 'postgres' }, message),
+      // Short OLTP queries: JIT compilation only ever adds latency to them (docs/benchmarks.md).
+      settings: { jit: 'off' },
     });
     log.info({ dataDir, port: embedded.port, ms: Date.now() - started }, 'embedded PostgreSQL started');
     clientUrl = embedded.url(EMBEDDED_DATABASE);
