@@ -8,6 +8,8 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 
 const VERSION = 1;
+const FIRST_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const LAST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface Position {
@@ -50,9 +52,9 @@ export function decodeCursor(cursor: string, list: string): Position {
   if (!Array.isArray(parts) || parts.length !== 4) throw invalid();
   const [version, cursorList, time, id] = parts as unknown[];
   if (version !== VERSION || cursorList !== list) throw invalid();
-  if (typeof time !== 'number' || !Number.isSafeInteger(time) || typeof id !== 'string' || !UUID.test(id)) {
-    throw invalid();
-  }
+  // Only times that a Date and a PostgreSQL timestamp both hold (years 1 to 9999).
+  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < FIRST_TIME || time > LAST_TIME) throw invalid();
+  if (typeof id !== 'string' || !UUID.test(id)) throw invalid();
   return { createdAt: new Date(time), id };
 }
 

@@ -21,9 +21,15 @@ const t = initTRPC.context<Context>().create({
     const zodError: FieldIssues | null =
       error.code === 'BAD_REQUEST' && error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
     const hide = error.code === 'INTERNAL_SERVER_ERROR' && !development;
+    // tRPC passes JSON.parse's own message on, which quotes the input back: say it plainly.
+    const notJson = error.cause instanceof SyntaxError;
+    let message = shape.message;
+    if (zodError) message = 'Invalid input';
+    else if (hide) message = INTERNAL_MESSAGE;
+    else if (notJson) message = 'Malformed JSON input';
     return {
       ...shape,
-      message: zodError ? 'Invalid input' : hide ? INTERNAL_MESSAGE : shape.message,
+      message,
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,
