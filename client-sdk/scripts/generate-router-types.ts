@@ -45,7 +45,8 @@ export function generateRouterTypes(): string {
       // `boolean` arrives as true | false inside larger unions: print it as people write it.
       const members = type.types.filter((t) => !(t.flags & ts.TypeFlags.BooleanLiteral));
       const hasBoolean = members.length === type.types.length - 2;
-      return [...members.map((t) => print(t, indent)), ...(hasBoolean ? ['boolean'] : [])].join(' | ');
+      // Sorted: the checker's own order depends on the order types were created, which varies.
+      return [...members.map((t) => print(t, indent)), ...(hasBoolean ? ['boolean'] : [])].sort().join(' | ');
     }
     if (type.isIntersection()) {
       // Brands such as MikroORM's Opt<string> (string & { [optional]?: … }) mean nothing to a

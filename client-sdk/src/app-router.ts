@@ -6,18 +6,18 @@ import type { TRPCBuiltRouter, TRPCMutationProcedure, TRPCQueryProcedure } from 
 export type ErrorShape = {
   message: string;
   data: {
-    stack?: undefined | string;
+    stack?: string | undefined;
     code: "BAD_GATEWAY" | "BAD_REQUEST" | "CLIENT_CLOSED_REQUEST" | "CONFLICT" | "FORBIDDEN" | "GATEWAY_TIMEOUT" | "INTERNAL_SERVER_ERROR" | "METHOD_NOT_SUPPORTED" | "NOT_FOUND" | "NOT_IMPLEMENTED" | "PARSE_ERROR" | "PAYLOAD_TOO_LARGE" | "PAYMENT_REQUIRED" | "PRECONDITION_FAILED" | "PRECONDITION_REQUIRED" | "SERVICE_UNAVAILABLE" | "TIMEOUT" | "TOO_MANY_REQUESTS" | "UNAUTHORIZED" | "UNPROCESSABLE_CONTENT" | "UNSUPPORTED_MEDIA_TYPE";
     httpStatus: number;
-    path: undefined | string;
+    path: string | undefined;
     zodError: null | {
       formErrors: Array<string>;
       fieldErrors: {
-        [key: string]: undefined | Array<string>;
+        [key: string]: Array<string> | undefined;
       };
     };
   };
-  code: -32603 | -32600 | -32099 | -32009 | -32003 | -32005 | -32004 | -32700 | -32013 | -32002 | -32012 | -32028 | -32008 | -32029 | -32001 | -32022 | -32015;
+  code: -32001 | -32002 | -32003 | -32004 | -32005 | -32008 | -32009 | -32012 | -32013 | -32015 | -32022 | -32028 | -32029 | -32099 | -32600 | -32603 | -32700;
 };
 
 /** The Warble API: every procedure with its input and output types. */
@@ -164,8 +164,8 @@ export type AppRouter = TRPCBuiltRouter<
       }>;
       timeline: TRPCQueryProcedure<{
         input: undefined | {
-          cursor?: undefined | null | string;
-          limit?: undefined | number;
+          cursor?: null | string | undefined;
+          limit?: number | undefined;
         };
         output: {
           items: Array<{
@@ -185,8 +185,8 @@ export type AppRouter = TRPCBuiltRouter<
       byUser: TRPCQueryProcedure<{
         input: {
           username: string;
-          cursor?: undefined | null | string;
-          limit?: undefined | number;
+          cursor?: null | string | undefined;
+          limit?: number | undefined;
         };
         output: {
           items: Array<{
@@ -244,8 +244,8 @@ export type AppRouter = TRPCBuiltRouter<
       followers: TRPCQueryProcedure<{
         input: {
           username: string;
-          cursor?: undefined | null | string;
-          limit?: undefined | number;
+          cursor?: null | string | undefined;
+          limit?: number | undefined;
         };
         output: {
           items: Array<{
@@ -260,8 +260,8 @@ export type AppRouter = TRPCBuiltRouter<
       following: TRPCQueryProcedure<{
         input: {
           username: string;
-          cursor?: undefined | null | string;
-          limit?: undefined | number;
+          cursor?: null | string | undefined;
+          limit?: number | undefined;
         };
         output: {
           items: Array<{
