@@ -4,7 +4,7 @@
 // starts itself (embedded PostgreSQL in a temporary folder, production settings, bcrypt cost 4,
 // login limits raised), prints progress while it runs and then, per procedure, how the calls were
 // answered: 2xx, each 4xx code, 5xx, leaks. Exits 1 if any answer was a 5xx, leaked internals or
-// otherwise broke the contract (see test/helpers/hostile-inputs.ts for what is generated and what
+// otherwise broke the contract (see test/helpers/hostile/ for what is generated and what
 // is checked, and FIXED_BUGS there for what it has found so far).
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -33,7 +33,7 @@ import {
   type Outcome,
   type ProcedureSpec,
   type World,
-} from '../test/helpers/hostile-inputs.ts';
+} from '../test/helpers/hostile/index.ts';
 
 const { values: options } = parseArgs({
   options: {
@@ -291,7 +291,7 @@ async function main(): Promise<number> {
     else
       process.stdout.write(
         `\nFAILED: ${failed} call(s) to ${failing.length} procedure(s) answered wrongly; ` +
-          `${failed - known} of them not explained by a known bug (FIXED_BUGS in test/helpers/hostile-inputs.ts)\n`,
+          `${failed - known} of them not explained by a known bug (FIXED_BUGS in test/helpers/hostile/)\n`,
       );
     return failing.length > 0 ? 1 : 0;
   } finally {

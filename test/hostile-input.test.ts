@@ -17,7 +17,7 @@ import {
   recover,
   runCase,
   type World,
-} from './helpers/hostile-inputs.ts';
+} from './helpers/hostile/index.ts';
 
 describe('hostile inputs to every procedure', () => {
   const t = useTestApp({ env: testEnv({ ...FUZZ_ENV_OVERRIDES }) });
