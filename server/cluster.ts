@@ -59,11 +59,13 @@ function inTerminalForeground(): boolean {
 const env = loadEnv();
 const count = workerCount();
 const logger = createLogger(env).child({ component: 'cluster' });
+// Connecting to the database is the slow part of a worker's start, and has its own limit.
+const startTimeoutMs = env.DATABASE_CONNECT_TIMEOUT_MS + 30_000;
 
 let database: Database | undefined;
 let shuttingDown = false;
 let exitCode = 0;
-const workers = new Map<Worker, { startedAt: number }>();
+const workers = new Map<Worker, { startedAt: number; startTimer?: NodeJS.Timeout }>();
 const restartTimers = new Set<NodeJS.Timeout>();
 let everServed = false;
 let listening = 0;
@@ -73,11 +75,19 @@ let allExited: (() => void) | undefined;
 function fork(databaseUrl: string): void {
   // Migrations ran here, once; the workers only connect.
   const worker = cluster.fork({ DATABASE_URL: databaseUrl, MIGRATE_ON_START: 'false' });
-  workers.set(worker, { startedAt: Date.now() });
+  // A worker whose start fails (port in use, database unreachable) logs why and ends its work, but
+  // its IPC channel to us keeps it alive: it would sit there forever, never listening. A worker
+  // that has not listened in time is ended, and its exit handled like any other.
+  const startTimer = setTimeout(() => {
+    logger.error({ workerPid: worker.process.pid, ms: startTimeoutMs }, 'worker did not start listening in time');
+    worker.process.kill('SIGKILL');
+  }, startTimeoutMs);
+  workers.set(worker, { startedAt: Date.now(), startTimer });
   logger.info({ workerPid: worker.process.pid }, 'worker started');
 }
 
 cluster.on('listening', (worker, address) => {
+  clearTimeout(workers.get(worker)?.startTimer);
   logger.info({ workerPid: worker.process.pid }, 'worker listening');
   if (everServed || ++listening < count) return;
   everServed = true;
@@ -86,7 +96,8 @@ cluster.on('listening', (worker, address) => {
 });
 
 function onWorkerExit(worker: Worker, code: number | null, signal: string | null, databaseUrl: string): void {
-  const started = workers.get(worker)?.startedAt ?? Date.now();
+  const { startedAt = Date.now(), startTimer } = workers.get(worker) ?? {};
+  clearTimeout(startTimer);
   workers.delete(worker);
   const facts = { workerPid: worker.process.pid, code, signal };
   if (shuttingDown) {
@@ -105,7 +116,7 @@ function onWorkerExit(worker: Worker, code: number | null, signal: string | null
     void shutdown(undefined, 1);
     return;
   }
-  if (Date.now() - started >= HEALTHY_AFTER_MS) crashes = 0;
+  if (Date.now() - startedAt >= HEALTHY_AFTER_MS) crashes = 0;
   const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** crashes);
   crashes += 1;
   logger.error({ ...facts, restartInMs: delay }, 'worker exited unexpectedly; starting another');

@@ -25,13 +25,20 @@ async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
   await closed;
 }
 
+/** Start-up failed: exit 1 once the event loop is empty (as a cluster worker, leave the cluster too). */
+function failed(): void {
+  process.exitCode = 1;
+  // The IPC channel to a cluster primary would keep this process alive forever.
+  if (process.connected) process.disconnect?.();
+}
+
 async function start(): Promise<void> {
   let database: Database;
   try {
     database = await openDatabase(env, logger);
   } catch (error) {
     logger.fatal({ err: error }, `cannot open the database: ${(error as Error).message}`);
-    process.exitCode = 1;
+    failed();
     return;
   }
 
@@ -67,7 +74,7 @@ async function start(): Promise<void> {
     logger.fatal({ err: error }, `cannot start: ${(error as Error).message}${hint}`);
     grace.uninstall();
     await shutdown();
-    process.exitCode = 1;
+    failed();
     return;
   }
   const address = app.server.address();
