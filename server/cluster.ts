@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { embeddedUrl, migrate, openDatabase, type Database } from './db.ts';
+import { embeddedUrl, migrateAndLog, openDatabase, type Database } from './db.ts';
 import { loadEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 
@@ -153,11 +153,7 @@ async function start(): Promise<void> {
   if (shuttingDown) return;
   try {
     if (env.MIGRATE_ON_START) {
-      const applied = await migrate(database.orm);
-      logger.info(
-        { applied },
-        applied.length ? `applied ${applied.length} migration(s)` : 'database schema is up to date',
-      );
+      await migrateAndLog(database.orm, logger);
     }
   } catch (error) {
     logger.fatal({ err: error }, `cannot migrate the database: ${(error as Error).message}`);

@@ -160,6 +160,12 @@ export async function migrate(orm: MikroORM): Promise<string[]> {
   }
 }
 
+/** migrate(), with one log line saying what it did (start-up of a server or of a cluster). */
+export async function migrateAndLog(orm: MikroORM, log: Logger): Promise<void> {
+  const applied = await migrate(orm);
+  log.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'database schema is up to date');
+}
+
 /** True when the database answers a trivial query within `timeoutMs`. */
 export async function pingDatabase(orm: MikroORM, timeoutMs = 1000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

@@ -3,7 +3,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
-import { migrate, openDatabase, type Database } from './db.ts';
+import { migrateAndLog, openDatabase, type Database } from './db.ts';
 import { loadEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 
@@ -61,11 +61,7 @@ async function start(): Promise<void> {
 
   try {
     if (env.MIGRATE_ON_START) {
-      const applied = await migrate(database.orm);
-      logger.info(
-        { applied },
-        applied.length ? `applied ${applied.length} migration(s)` : 'database schema is up to date',
-      );
+      await migrateAndLog(database.orm, logger);
     }
     app = await buildApp({ orm: database.orm, env, logger });
     await app.listen({ host: env.HOST, port: env.PORT });

@@ -14,6 +14,7 @@ import { PASSWORD, signupAndLogin, uniqueUsername } from './helpers/auth.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { freePort } from './helpers/free-port.ts';
 import { createPost, postById } from './helpers/social.ts';
+import { freshGet } from './helpers/fresh-get.ts';
 
 const CLUSTER = path.join(import.meta.dirname, '..', 'server', 'cluster.ts');
 // Bounds on waiting, far above what any of this takes: they only turn a hang into a clear failure.
@@ -181,18 +182,6 @@ async function openConnection(baseUrl: string) {
     query: (procedure: string, token?: string) => call('GET', procedure, undefined, token),
     close: () => agent.destroy(),
   };
-}
-
-/** GET on a new connection: its status, or the connection error's code. */
-function freshGet(url: string): Promise<number | string> {
-  return new Promise((resolve) => {
-    const request = http.get(url, { agent: false }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 'no status');
-    });
-    request.setTimeout(WAIT_MS, () => request.destroy(new Error('timed out')));
-    request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
 }
 
 const baseEnv = () => ({

@@ -2,12 +2,12 @@
 // one of them must finish normally, new connections must be turned away, and the process must
 // exit 0 after saying it stopped.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { PASSWORD, signup, uniqueUsername } from './helpers/auth.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { startServerProcess } from './helpers/server-process.ts';
 import { mutate } from './helpers/trpc.ts';
+import { freshGet } from './helpers/fresh-get.ts';
 
 const LOGINS = 12;
 // Bounds on waiting, far above what any of this takes: they only turn a hang into a clear failure.
@@ -23,18 +23,6 @@ async function until(what: string, condition: () => boolean): Promise<void> {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-/** GET on a connection of its own (no keep-alive reuse): its status, or the connection error code. */
-function freshGet(url: string): Promise<number | string> {
-  return new Promise((resolve) => {
-    const request = http.get(url, { agent: false }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 'no status');
-    });
-    request.setTimeout(WAIT_MS, () => request.destroy(new Error('timed out')));
-    request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
 }
 
 describe('graceful shutdown of the server process', () => {
