@@ -9,7 +9,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { TooManyAttemptsError } from '../auth/rate-limit.ts';
 import type { Context } from '../trpc/context.ts';
 
-export const MAX_BATCH_SIZE = 50;
+const MAX_BATCH_SIZE = 50;
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface TrpcPluginOptions {
