@@ -1,8 +1,8 @@
 // npm run bench:timeline -- [--user NAME]... [--runs 5] [--pages 20] [--plans]
 //
-// EXPLAIN (ANALYZE, BUFFERS) of the timeline query, exactly as the API sends it: the SQL is
-// captured from server/posts/post-queries.ts timelinePosts (called with a stub EntityManager that
-// records instead of executing), so this check cannot drift from the code it checks. For each user
+// EXPLAIN (ANALYZE, BUFFERS) of the timeline's statements, exactly as the API sends them: they
+// are recorded from server/posts/post-queries.ts timelinePosts as it runs (bench/lib/timeline-sql.ts),
+// so this check cannot drift from the code it checks. For each user
 // it explains the first page and a deep page (the one after --pages pages, reached by following
 // real cursors), --runs times each, and prints one table. Exits 1 if any plan reads posts with a
 // sequential scan. Without --user it picks a typical user (median follows) and the user who
@@ -13,9 +13,10 @@ import { runWithDatabase } from '../server/commands/run-with-database.ts';
 import { decodeCursor, toPage, type Position } from '../server/pagination/cursor.ts';
 import { timelinePosts } from '../server/posts/post-queries.ts';
 import { grouped, intOption, parseOrExit } from './lib/args.ts';
+import { PAGE_SIZE, recordTimeline, type Statement } from './lib/timeline-sql.ts';
 
-const PAGE_SIZE = 20; // the API's default; the query is asked for one more, as the router does
-const TIMELINE_INDEX = 'posts_author_live_recent';
+// Per followed author, or newest-first for viewers who follow thousands (post-queries.ts).
+const TIMELINE_INDEXES = ['posts_author_live_recent', 'posts_live_recent'];
 
 const HELP = `Usage: npm run bench:timeline -- [options]
 
@@ -50,31 +51,6 @@ const options = parseOrExit(() => {
     plans: values.plans,
   };
 }, HELP);
-
-interface Statement {
-  sql: string;
-  params: unknown[];
-}
-
-/** The SQL and parameters timelinePosts would send, without sending them. */
-async function captureTimelineSql(viewerId: string, after: Position | undefined, count: number): Promise<Statement> {
-  const statements: Statement[] = [];
-  const recorder = {
-    getConnection: () => ({
-      execute: (sql: string, params: unknown[] = []) => {
-        statements.push({ sql, params });
-        return Promise.resolve([]);
-      },
-    }),
-  };
-  await timelinePosts(recorder as unknown as EntityManager, viewerId, after, count);
-  if (statements.length !== 1) {
-    throw new Error(
-      `timelinePosts sent ${statements.length} statements, this script expects one: update bench/timeline-plan.ts`,
-    );
-  }
-  return statements[0]!;
-}
 
 /** A node of EXPLAIN (FORMAT JSON); only the fields read here. */
 interface PlanNode {
@@ -146,6 +122,7 @@ interface Row {
   firstRead: string;
   top: string;
   cost: string;
+  statements: string;
   indexOnly: string;
 }
 
@@ -161,7 +138,8 @@ const COLUMNS: [keyof Row, string][] = [
   ['firstRead', 'read, 1st run'],
   ['top', 'top plan node'],
   ['cost', 'est. cost³'],
-  ['indexOnly', `posts via Index Only Scan on ${TIMELINE_INDEX}`],
+  ['statements', 'statements⁴'],
+  ['indexOnly', `posts via Index Only Scan on ${TIMELINE_INDEXES.join(' or ')}`],
 ];
 
 function markdownTable(rows: Row[]): string {
@@ -213,13 +191,15 @@ await runWithDatabase(async (database) => {
     for (const { page, after: position } of cases) {
       const after = await position();
       if (page !== '1' && !after) continue;
-      const statement = await captureTimelineSql(viewer.id, after, PAGE_SIZE + 1);
+      // Run once as the API would (bounded by the statement timeout), to learn which statements
+      // this page takes: heavy followers' pages take other ones (see timelinePosts).
+      const { statements } = await recordTimeline(em, viewer.id, after);
       const label = `${viewer.username} page ${page}`;
-      const planned = await explainJson(em, statement, 'plan');
-      maxCost = Math.max(maxCost, planned.Plan['Total Cost'] ?? 0);
-      const scans = [...nodes(planned.Plan)].filter(isSeqScanOfPosts);
+      const planned = await Promise.all(statements.map((statement) => explainJson(em, statement, 'plan')));
+      maxCost = Math.max(maxCost, ...planned.map((plan) => plan.Plan['Total Cost'] ?? 0));
+      const scans = planned.flatMap((plan) => [...nodes(plan.Plan)]).filter(isSeqScanOfPosts);
       if (scans.length) {
-        // Not run: with a sequential scan per followed author it could take minutes.
+        // Not analysed: a sequential scan per followed author could take minutes.
         seqScans.push(label);
         table.push({
           user: viewer.username,
@@ -231,15 +211,21 @@ await runWithDatabase(async (database) => {
           planning: '-',
           buffers: '-',
           firstRead: '-',
-          top: planned.Plan['Node Type'],
-          cost: grouped(planned.Plan['Total Cost'] ?? 0),
+          top: planned.at(-1)!.Plan['Node Type'],
+          cost: grouped(sum(planned, (plan) => plan.Plan['Total Cost'] ?? 0)),
+          statements: statements.map(kind).join(', '),
           indexOnly: `NO: ${scans.length} Seq Scan on posts`,
         });
         break; // this user's deep page would be reached through the same plan, just as slowly
       }
-      const runs: Explained[] = [];
-      for (let run = 0; run < options.runs; run++) runs.push(await explainJson(em, statement, 'analyze'));
-      // The same query as the API runs it, without EXPLAIN's instrumentation, timed from here.
+      // runs[i] holds run i's plan of each statement, in order.
+      const runs: Explained[][] = [];
+      for (let run = 0; run < options.runs; run++) {
+        const plans: Explained[] = [];
+        for (const statement of statements) plans.push(await explainJson(em, statement, 'analyze'));
+        runs.push(plans);
+      }
+      // The same page as the API reads it, without EXPLAIN's instrumentation, timed from here.
       const wall: number[] = [];
       for (let run = 0; run < options.runs; run++) {
         const started = performance.now();
@@ -248,29 +234,30 @@ await runWithDatabase(async (database) => {
       }
 
       const last = runs.at(-1)!;
-      const all = [...nodes(last.Plan)];
-      if (runs.some((run) => [...nodes(run.Plan)].some(isSeqScanOfPosts))) seqScans.push(label);
-      jitPlans += runs.filter((run) => run.JIT).length;
-      const indexOnly = all.filter(
-        (node) => node['Node Type'] === 'Index Only Scan' && node['Index Name'] === TIMELINE_INDEX,
-      );
+      const all = last.flatMap((plan) => [...nodes(plan.Plan)]);
+      if (runs.flat().some((plan) => [...nodes(plan.Plan)].some(isSeqScanOfPosts))) seqScans.push(label);
+      jitPlans += runs.flat().filter((plan) => plan.JIT).length;
+      const isTimelineIndex = (node: PlanNode) => TIMELINE_INDEXES.includes(node['Index Name'] ?? '');
+      const indexOnly = all.filter((node) => node['Node Type'] === 'Index Only Scan' && isTimelineIndex(node));
       const otherPostsReads = all.filter(
-        (node) => node['Relation Name'] === 'posts' && node['Index Name'] !== TIMELINE_INDEX && !isPkLookup(node),
+        (node) => node['Relation Name'] === 'posts' && !isTimelineIndex(node) && !isPkLookup(node),
       );
-      const exec = runs.map((run) => run['Execution Time']);
-      const sortMethod = last.Plan['Sort Method'] ? ` (${last.Plan['Sort Method']})` : '';
+      const exec = runs.map((plans) => sum(plans, (plan) => plan['Execution Time']));
+      const pagePlan = last.at(-1)!.Plan;
+      const sortMethod = pagePlan['Sort Method'] ? ` (${pagePlan['Sort Method']})` : '';
       table.push({
         user: viewer.username,
         follows: grouped(viewer.follows),
         page,
-        rows: String(last.Plan['Actual Rows'] ?? '?'),
+        rows: String(pagePlan['Actual Rows'] ?? '?'),
         exec: `${ms(median(exec))} (${ms(Math.min(...exec))}–${ms(Math.max(...exec))})`,
         wall: ms(median(wall)),
-        planning: ms(median(runs.map((run) => run['Planning Time']))),
-        buffers: `${grouped(last.Plan['Shared Hit Blocks'] ?? 0)} / ${grouped(last.Plan['Shared Read Blocks'] ?? 0)}`,
-        firstRead: grouped(runs[0]!.Plan['Shared Read Blocks'] ?? 0),
-        top: `${last.Plan['Node Type']}${sortMethod}`,
-        cost: grouped(last.Plan['Total Cost'] ?? 0),
+        planning: ms(median(runs.map((plans) => sum(plans, (plan) => plan['Planning Time'])))),
+        buffers: `${grouped(sum(last, (plan) => plan.Plan['Shared Hit Blocks'] ?? 0))} / ${grouped(sum(last, (plan) => plan.Plan['Shared Read Blocks'] ?? 0))}`,
+        firstRead: grouped(sum(runs[0]!, (plan) => plan.Plan['Shared Read Blocks'] ?? 0)),
+        top: `${pagePlan['Node Type']}${sortMethod}`,
+        cost: grouped(sum(last, (plan) => plan.Plan['Total Cost'] ?? 0)),
+        statements: statements.map(kind).join(', '),
         indexOnly: indexOnly.length
           ? `yes: ${grouped(sum(indexOnly, (node) => node['Actual Loops'] ?? 0))} scans, ` +
             `${grouped(sum(indexOnly, (node) => (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 0)))} entries, ` +
@@ -282,10 +269,12 @@ await runWithDatabase(async (database) => {
               .join(', ')}`,
       });
       if (options.plans) {
-        const text = await explain(em, statement, 'text');
-        process.stdout.write(
-          `\n-- ${label}\n${text.map((row) => (row as Record<string, string>)['QUERY PLAN']).join('\n')}\n`,
-        );
+        for (const statement of statements) {
+          const text = await explain(em, statement, 'text');
+          process.stdout.write(
+            `\n-- ${label}, ${kind(statement)}\n${text.map((row) => (row as Record<string, string>)['QUERY PLAN']).join('\n')}\n`,
+          );
+        }
       }
     }
   }
@@ -295,7 +284,8 @@ await runWithDatabase(async (database) => {
     [
       '¹ the query as the API sends it (no EXPLAIN), timed in this process: round trip included.',
       '² buffers of the last run: hits are pages found in shared_buffers; reads came from the OS (page cache or disk).',
-      `³ the planner's estimate for the whole query; JIT compiles plans above jit_above_cost (${jitAboveCost}).`,
+      `³ the planner's estimate, all statements; JIT compiles plans above jit_above_cost (${jitAboveCost}).`,
+      '⁴ the statements of this page, in order (post-queries.ts); times, buffers and costs are their sums.',
       '',
     ].join('\n'),
   );
@@ -313,7 +303,7 @@ await runWithDatabase(async (database) => {
   if (seqScans.length) {
     process.stderr.write(
       `\n*** FAIL: a sequential scan of posts in the timeline plan of ${seqScans.join(', ')} ***\n` +
-        `*** The timeline must read posts through ${TIMELINE_INDEX}; see docs/benchmarks.md. ***\n`,
+        `*** The timeline must read posts through ${TIMELINE_INDEXES.join(' or ')}; see docs/benchmarks.md. ***\n`,
     );
     process.exitCode = 1;
   }
@@ -336,6 +326,14 @@ async function deepPosition(em: EntityManager, viewer: Viewer, list: string): Pr
     after = decodeCursor(nextCursor, list);
   }
   return after;
+}
+
+/** Which of timelinePosts' statements this is, for the table. */
+function kind({ sql }: Statement): string {
+  if (/cross join lateral/i.test(sql)) return 'per-author';
+  if (/\bnewest\b/.test(sql)) return 'newest-first';
+  if (/count\(\*\)/i.test(sql)) return 'follow count';
+  return 'other';
 }
 
 function isSeqScanOfPosts(node: PlanNode): boolean {

@@ -5,6 +5,7 @@ import type { AnyRouter } from '@trpc/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { loadKeys } from './auth/keys.ts';
 import { createLoginLimiter } from './auth/rate-limit.ts';
+import { ViewerCache } from './auth/viewer-cache.ts';
 import { pingDatabase } from './db.ts';
 import type { Env } from './env.ts';
 import { BODY_LIMIT_BYTES, trpcPlugin } from './http/trpc-plugin.ts';
@@ -92,10 +93,15 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
   });
 
   const loginLimiter = createLoginLimiter(() => orm.em.getConnection().getNativeClient(), env);
+  const viewers = new ViewerCache(env.AUTH_CACHE_SECONDS);
+  if (env.AUTH_CACHE_SECONDS > 0) {
+    const stopListening = viewers.listen(orm.config.get('clientUrl'), logger);
+    app.addHook('onClose', stopListening);
+  }
   await app.register(trpcPlugin, {
     prefix: '/trpc',
     router,
-    createContext: contextFactory({ orm, env, keys, loginLimiter }),
+    createContext: contextFactory({ orm, env, keys, loginLimiter, viewers }),
   });
   return app;
 }

@@ -72,6 +72,7 @@ export const envSchema = z
     ACCESS_TOKEN_TTL: int(900, 1, 86_400),
     REFRESH_TOKEN_TTL: int(2_592_000, 60, 31_536_000),
     REFRESH_REUSE_GRACE_SECONDS: int(10, 0, 300),
+    AUTH_CACHE_SECONDS: int(5, 0, 300),
 
     BCRYPT_COST: int(12, 4, 15),
     LOGIN_MAX_FAILURES: int(5, 1, 1000),

@@ -1,7 +1,7 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
+import { protectedProcedure, publicProcedure, router, unauthorized } from '../trpc/init.ts';
 import type { Context } from '../trpc/context.ts';
 import { findUserByUsername, loadProfile, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
@@ -91,18 +91,22 @@ export const authRouter = router({
     });
     // Reuse has already revoked the session (committed); the caller sees the same answer as for
     // any unknown token.
+    if (rotation.outcome === 'reused') await ctx.viewers.revoked(ctx.em, { sessionId: rotation.sessionId });
     if (rotation.outcome !== 'rotated') throw new TRPCError({ code: 'UNAUTHORIZED', message: REFRESH_FAILED });
     return tokenPair(ctx, rotation.session, rotation.refreshToken);
   }),
 
   logout: publicProcedure.input(refreshTokenInput).mutation(async ({ ctx, input }) => {
-    await revokeSessionOf(ctx.em, input.refreshToken);
+    const sessionId = await revokeSessionOf(ctx.em, input.refreshToken);
+    if (sessionId) await ctx.viewers.revoked(ctx.em, { sessionId });
     return { ok: true as const };
   }),
 
-  logoutAll: protectedProcedure.mutation(async ({ ctx }) => ({
-    revoked: await revokeAllSessions(ctx.em, ctx.user.id),
-  })),
+  logoutAll: protectedProcedure.mutation(async ({ ctx }) => {
+    const revoked = await revokeAllSessions(ctx.em, ctx.user.id);
+    await ctx.viewers.revoked(ctx.em, { userId: ctx.user.id });
+    return { revoked };
+  }),
 
   sessions: protectedProcedure.query(async ({ ctx }) =>
     (await liveSessions(ctx.em, ctx.user.id)).map((session) => ({
@@ -114,7 +118,10 @@ export const authRouter = router({
     })),
   ),
 
-  me: protectedProcedure.query(async ({ ctx }) =>
-    loadProfile(ctx.em, await ctx.em.findOneOrFail(User, ctx.user.id), ctx.user.id),
-  ),
+  me: protectedProcedure.query(async ({ ctx }) => {
+    const profile = await loadProfile(ctx.em, { id: ctx.user.id }, ctx.user.id);
+    // Only a user removed in the last AUTH_CACHE_SECONDS can be missing; their token is void.
+    if (!profile) throw unauthorized();
+    return profile;
+  }),
 });

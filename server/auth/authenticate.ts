@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Session } from './session.entity.ts';
 import { verifyAccessToken, type TokenEnv } from './tokens.ts';
 import type { Keys } from './keys.ts';
+import type { ViewerCache } from './viewer-cache.ts';
 
 /** Who is calling: the user behind a valid access token, and the session it was issued for. */
 export interface Viewer {
@@ -17,18 +18,24 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  * signature is not enough: the user must still exist and the session must not be revoked (logout,
  * logoutAll, reuse detection) or expired. Database failures propagate: an outage is a 503, never
  * a 401 that would make clients throw their tokens away; so does an unreachable JWKS URL.
+ * A caller seen within the last seconds is taken from `cache` (see viewer-cache.ts).
  */
 export async function authenticate(
   em: EntityManager,
   keys: Keys,
   env: TokenEnv,
+  cache: ViewerCache,
   authorization: string | undefined,
 ): Promise<Viewer | null> {
   const token = authorization && BEARER.exec(authorization)?.[1];
   if (!token) return null;
+  const known = cache.get(token);
+  if (known) return known;
   const claims = await verifyAccessToken(keys, env, token);
   if (!claims) return null;
   const session = await em.findOne(Session, { id: claims.sessionId, user: claims.userId }, { populate: ['user'] });
   if (!session?.isLive()) return null;
-  return { id: session.user.id, username: session.user.username, sessionId: session.id };
+  const viewer = { id: session.user.id, username: session.user.username, sessionId: session.id };
+  cache.remember(token, viewer, Math.min(claims.expiresAt * 1000, session.expiresAt.getTime()));
+  return viewer;
 }

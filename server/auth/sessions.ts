@@ -29,7 +29,9 @@ export async function createSession(
 }
 
 export type Rotation =
-  { outcome: 'rotated'; session: Session; refreshToken: string } | { outcome: 'invalid' } | { outcome: 'reused' };
+  | { outcome: 'rotated'; session: Session; refreshToken: string }
+  | { outcome: 'invalid' }
+  | { outcome: 'reused'; sessionId: string };
 
 /**
  * Spends `presented` and returns its one successor. The token's row is locked for the whole
@@ -74,15 +76,16 @@ export async function rotateRefreshToken(
     // Reuse: an old token came back after its successor was used or its grace ran out. Someone
     // else may hold a copy, so nothing of this login may keep working.
     session.revokedAt = now;
-    return { outcome: 'reused' };
+    return { outcome: 'reused', sessionId: session.id };
   });
 }
 
-/** Revokes the session a refresh token belongs to; unknown tokens are ignored. */
-export async function revokeSessionOf(em: EntityManager, refreshToken: string): Promise<void> {
+/** Revokes the session a refresh token belongs to and returns its id; unknown tokens are ignored. */
+export async function revokeSessionOf(em: EntityManager, refreshToken: string): Promise<string | undefined> {
   const token = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(refreshToken) });
-  if (!token) return;
+  if (!token) return undefined;
   await em.nativeUpdate(Session, { id: token.session.id, revokedAt: null }, { revokedAt: new Date() });
+  return token.session.id;
 }
 
 /** Revokes every live session of a user; returns how many. */

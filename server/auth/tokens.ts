@@ -11,6 +11,8 @@ const ACCESS_TOKEN_TYPE = 'at+jwt';
 export interface AccessClaims {
   userId: string;
   sessionId: string;
+  /** `exp`: seconds since the epoch. */
+  expiresAt: number;
 }
 
 // Media types are case-insensitive, and RFC 9068 allows the full form too.
@@ -23,7 +25,7 @@ export class CannotIssueTokensError extends Error {
 
 export type TokenEnv = Pick<Env, 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'ACCESS_TOKEN_TTL'>;
 
-export function issueAccessToken(keys: Keys, env: TokenEnv, claims: { userId: string; sessionId: string }): string {
+export function issueAccessToken(keys: Keys, env: TokenEnv, claims: Omit<AccessClaims, 'expiresAt'>): string {
   if (!keys.signing) throw new CannotIssueTokensError('this process only verifies tokens');
   return jwt.sign({ sid: claims.sessionId }, keys.signing.key, {
     algorithm: keys.algorithm,
@@ -61,5 +63,5 @@ export async function verifyAccessToken(keys: Keys, env: TokenEnv, token: string
   // logout and reuse detection can revoke: a token without them is not one of ours.
   if (typeof payload !== 'object' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string') return null;
   const sid: unknown = payload.sid;
-  return typeof sid === 'string' ? { userId: payload.sub, sessionId: sid } : null;
+  return typeof sid === 'string' ? { userId: payload.sub, sessionId: sid, expiresAt: payload.exp } : null;
 }

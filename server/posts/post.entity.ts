@@ -29,6 +29,13 @@ export const PostSchema = defineEntity({
       expression:
         'create index "posts_author_live_recent" on "posts" ("author_id", "created_at" desc, "id" desc) where "deleted_at" is null',
     },
+    {
+      name: 'posts_live_recent',
+      // All live posts, newest first, with their authors: the timeline of a viewer who follows
+      // thousands reads it index-only and keeps the followed authors' posts (post-queries.ts).
+      expression:
+        'create index "posts_live_recent" on "posts" ("created_at" desc, "id" desc) include ("author_id") where "deleted_at" is null',
+    },
   ],
 });
 

@@ -53,7 +53,7 @@ export const publicProcedure = t.procedure.use(async ({ next }) => {
 });
 
 // One message for every kind of bad credential: a client learns nothing about why.
-const unauthorized = () => new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or missing access token' });
+export const unauthorized = () => new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or missing access token' });
 
 /** Needs a valid access token of a live session; `ctx.user` is the caller from then on. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {

@@ -1,8 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from '@mikro-orm/core';
 import { z } from 'zod';
-import { Post } from '../posts/post.entity.ts';
-import { Follow } from './follow.entity.ts';
 import { User } from './user.entity.ts';
 
 export const usernameSchema = z
@@ -28,22 +26,46 @@ export interface Profile {
   followedByMe: boolean;
 }
 
-/** The public view of a user, with counts of live posts and of follows. */
-export async function loadProfile(em: EntityManager, user: User, viewerId: string | undefined): Promise<Profile> {
-  // Counting through the ORM applies the soft-delete filter: deleted posts never count.
-  const [followersCount, followingCount, postsCount, followedByMe] = await Promise.all([
-    em.count(Follow, { followee: user.id }),
-    em.count(Follow, { follower: user.id }),
-    em.count(Post, { author: user.id }),
-    viewerId && viewerId !== user.id ? em.count(Follow, { follower: viewerId, followee: user.id }) : 0,
-  ]);
+interface ProfileRow {
+  id: string;
+  username: string;
+  created_at: Date | string;
+  followers_count: number;
+  following_count: number;
+  posts_count: number;
+  followed_by_me: boolean;
+}
+
+/**
+ * The public view of a user, with counts of live posts and of follows; null if there is no such
+ * user. One statement (one round trip, one connection): a profile is read on every visit to a page,
+ * and each count is an index-only scan.
+ */
+export async function loadProfile(
+  em: EntityManager,
+  who: { username: string } | { id: string },
+  viewerId: string | undefined,
+): Promise<Profile | null> {
+  const [row] = await em.getConnection().execute<ProfileRow[]>(
+    `select u.id, u.username, u.created_at,
+       (select count(*)::int from follows where followee_id = u.id) as followers_count,
+       (select count(*)::int from follows where follower_id = u.id) as following_count,
+       -- Raw SQL skips the ORM's soft-delete filter: deleted posts are left out here.
+       (select count(*)::int from posts where author_id = u.id and deleted_at is null) as posts_count,
+       exists (select 1 from follows where follower_id = ? and followee_id = u.id) as followed_by_me
+     from users u
+     where ${'id' in who ? 'u.id = ?' : 'lower(u.username) = ?'}`,
+    // A viewer never follows themself (follows_not_self), so followedByMe is false on one's own profile.
+    [viewerId ?? null, 'id' in who ? who.id : who.username.toLowerCase()],
+  );
+  if (!row) return null;
   return {
-    id: user.id,
-    username: user.username,
-    createdAt: user.createdAt.toISOString(),
-    followersCount,
-    followingCount,
-    postsCount,
-    followedByMe: followedByMe > 0,
+    id: row.id,
+    username: row.username,
+    createdAt: new Date(row.created_at).toISOString(),
+    followersCount: row.followers_count,
+    followingCount: row.following_count,
+    postsCount: row.posts_count,
+    followedByMe: row.followed_by_me,
   };
 }

@@ -45,9 +45,11 @@ export const usersRouter = router({
     return { following: false as const };
   }),
 
-  profile: optionalAuthProcedure
-    .input(usernameInput)
-    .query(async ({ ctx, input }) => loadProfile(ctx.em, await userNamed(ctx, input.username), ctx.user?.id)),
+  profile: optionalAuthProcedure.input(usernameInput).query(async ({ ctx, input }) => {
+    const profile = await loadProfile(ctx.em, { username: input.username }, ctx.user?.id);
+    if (!profile) throw new TRPCError({ code: 'NOT_FOUND', message: 'User not found' });
+    return profile;
+  }),
 
   followers: followListProcedure('followers'),
   following: followListProcedure('following'),
