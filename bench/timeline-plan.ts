@@ -13,10 +13,15 @@ import { runWithDatabase } from '../server/commands/run-with-database.ts';
 import { decodeCursor, toPage, type Position } from '../server/pagination/cursor.ts';
 import { timelinePosts } from '../server/posts/post-queries.ts';
 import { grouped, intOption, parseOrExit } from './lib/args.ts';
+import { sampleTimelines, type SampleGroup } from './lib/timeline-sample.ts';
 import { PAGE_SIZE, recordTimeline, type Statement } from './lib/timeline-sql.ts';
 
 // Per followed author, or newest-first for viewers who follow thousands (post-queries.ts).
 const TIMELINE_INDEXES = ['posts_author_live_recent', 'posts_live_recent'];
+
+// Issue #7's goals for the database time of a timeline page at 1M posts.
+const GOAL_P99_MS: Record<string, number> = { typical: 5, power: 20 };
+const DEEP_RATIO_GOAL = 1.2;
 
 const HELP = `Usage: npm run bench:timeline -- [options]
 
@@ -25,6 +30,8 @@ const HELP = `Usage: npm run bench:timeline -- [options]
   --runs N      EXPLAIN ANALYZE runs per query (default 5)
   --pages N     how deep the deep page is: the page after N pages of ${PAGE_SIZE} (default 20)
   --plans       also print the text plan of the last run of each query
+  --sample N    also time the first and the deep page of N typical viewers, and of every power
+                viewer (1,000+ follows) cycled N times, for percentiles (default 100; 0: skip)
   --help        show this text
 `;
 
@@ -35,6 +42,7 @@ const options = parseOrExit(() => {
       runs: { type: 'string' },
       pages: { type: 'string' },
       plans: { type: 'boolean', default: false },
+      sample: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -49,6 +57,7 @@ const options = parseOrExit(() => {
     runs: intOption('runs', values.runs, 5, 1, 100),
     pages: intOption('pages', values.pages, 20, 1, 10_000),
     plans: values.plans,
+    sample: intOption('sample', values.sample, 100, 0, 100_000),
   };
 }, HELP);
 
@@ -290,6 +299,11 @@ await runWithDatabase(async (database) => {
     ].join('\n'),
   );
 
+  if (options.sample > 0) {
+    process.stderr.write(`sampling ${options.sample} typical and power viewers' timelines...\n`);
+    process.stdout.write(`\n${sampleTable(await sampleTimelines(em, options.sample, options.pages))}\n`);
+  }
+
   if (jit === 'on') {
     const used = jitPlans ? `JIT compiled ${jitPlans} of the runs above` : 'no run above was JIT compiled';
     process.stdout.write(
@@ -308,6 +322,27 @@ await runWithDatabase(async (database) => {
     process.exitCode = 1;
   }
 });
+
+function sampleTable(groups: SampleGroup[]): string {
+  const f = (p: { p50: number; p99: number; max: number }) => `${ms(p.p50)} / ${ms(p.p99)} / ${ms(p.max)}`;
+  const mark = (ok: boolean) => (ok ? '✓' : '✗');
+  const lines = [
+    `Database time per page (EXPLAIN ANALYZE, TIMING OFF; all statements of the page), ms; deep page = after ${options.pages} pages`,
+    '',
+    '| viewers | who | samples | first page p50 / p99 / max | deep page p50 / p99 / max | deep ÷ first (p50) | goal |',
+    '| ------- | --- | ------- | -------------------------- | ------------------------- | ------------------ | ---- |',
+  ];
+  for (const group of groups) {
+    const goal = GOAL_P99_MS[group.name] ?? Infinity;
+    const ratio = group.deep.p50 / group.first.p50;
+    const p99 = Math.max(group.first.p99, Number.isNaN(group.deep.p99) ? 0 : group.deep.p99);
+    lines.push(
+      `| ${group.name} (${grouped(group.viewers)}) | ${group.who} | ${grouped(group.samples)} | ${f(group.first)} | ` +
+        `${f(group.deep)} | ${ratio.toFixed(2)} | p99 ≤ ${goal} ms ${mark(p99 <= goal)}; deep ≤ ${DEEP_RATIO_GOAL}× ${mark(!(ratio > DEEP_RATIO_GOAL))} |`,
+    );
+  }
+  return lines.join('\n');
+}
 
 function sum<T>(items: T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);
