@@ -1,6 +1,5 @@
 // The only module that reads process.env (a lint rule keeps it so). Everything else receives the
 // parsed, typed `Env`, which is what lets tests build an app from a plain object.
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -114,20 +113,7 @@ export function parseEnv(source: Record<string, string | undefined>): EnvResult 
 /** Reads process.env, or prints one line per problem and exits 1. For entry points only. */
 export function loadEnv(): Env {
   const result = parseEnv(process.env);
-  if (result.ok) {
-    sizeThreadPool();
-    return result.env;
-  }
+  if (result.ok) return result.env;
   process.stderr.write(`Invalid configuration:\n${result.problems.map((p) => `  ${p}`).join('\n')}\n`);
   process.exit(1);
-}
-
-/**
- * libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise) runs bcrypt, file I/O,
- * DNS lookups and async crypto. bcrypt may take one thread per core (see auth/passwords.ts); four
- * more stay for the rest. libuv reads the variable when the pool first starts, which is after
- * this runs: entry points call loadEnv() before doing any asynchronous work.
- */
-function sizeThreadPool(): void {
-  process.env.UV_THREADPOOL_SIZE ??= String(availableParallelism() + 4);
 }

@@ -1,10 +1,11 @@
-// Password rules and hashing. bcrypt's native binding runs on libuv's thread pool, so hashing
-// never blocks the event loop.
+// Password rules and hashing. bcrypt runs in worker threads (password-worker.ts) at a lower CPU
+// priority than the event loop, so hashing never blocks or slows the other requests.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import bcrypt from 'bcrypt';
-import pLimit from 'p-limit';
+import { Piscina } from 'piscina';
 import { z } from 'zod';
+import type { PasswordTask } from './password-worker.ts';
 import { isStorableText, STORABLE_TEXT_ERROR } from '../text.ts';
 
 const MIN_BYTES = 8;
@@ -24,13 +25,22 @@ export const passwordSchema = z
     error: `must be at most ${MAX_BYTES} bytes of UTF-8 (bcrypt's limit)`,
   });
 
-// bcrypt is pure CPU: more at once than there are cores only makes each slower. Capping it also
-// keeps threads of libuv's pool (sized above this in env.ts) free for file, DNS and crypto work,
-// so a login flood queues here instead of starving everything else.
-const bcryptSlots = pLimit(availableParallelism());
+// bcrypt is pure CPU: more threads than cores only makes each hash slower; a login flood queues
+// here. Started on first use, so commands that never hash start no threads.
+let pool: Piscina<PasswordTask, string | boolean> | undefined;
+function inWorker<T extends string | boolean>(task: PasswordTask): Promise<T> {
+  pool ??= new Piscina({
+    filename: new URL('./password-worker.ts', import.meta.url).href,
+    maxThreads: availableParallelism(),
+    // Idle threads exit (and do not keep a finished command alive); a new one starts in ~30 ms.
+    minThreads: 0,
+    idleTimeout: 60_000,
+  });
+  return pool.run(task) as Promise<T>;
+}
 
 export function hashPassword(password: string, cost: number): Promise<string> {
-  return bcryptSlots(() => bcrypt.hash(password, cost));
+  return inWorker({ op: 'hash', password, cost });
 }
 
 /** Whether `hash` was made with another cost than the configured one (so it should be redone). */
@@ -45,13 +55,13 @@ const dummyHashes = new Map<number, Promise<string>>();
  * cost: both answers take one bcrypt compare, so timing does not tell which usernames exist.
  */
 export async function verifyPassword(password: string, hash: string | undefined, cost: number): Promise<boolean> {
-  if (hash) return bcryptSlots(() => bcrypt.compare(password, hash));
+  if (hash) return inWorker({ op: 'compare', password, hash });
   let dummy = dummyHashes.get(cost);
   if (!dummy) {
     dummy = hashPassword(randomBytes(16).toString('hex'), cost);
     dummyHashes.set(cost, dummy);
   }
   const dummyHash = await dummy;
-  await bcryptSlots(() => bcrypt.compare(password, dummyHash));
+  await inWorker({ op: 'compare', password, hash: dummyHash });
   return false;
 }
