@@ -12,7 +12,7 @@ import {
 } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { JwksClient, JwksRateLimitError, SigningKeyNotFoundError } from 'jwks-rsa';
+import type { JwksClient, JwksRateLimitError, SigningKeyNotFoundError } from 'jwks-rsa';
 import type { Env } from '../env.ts';
 
 export type Algorithm = Env['JWT_ALGORITHM'];
@@ -146,9 +146,15 @@ export async function loadKeys(env: Env): Promise<Keys> {
   let remote: JwksClient | undefined;
   // Kept for a while rather than forever, so a key removed from the JWKS stops verifying.
   const fetched = new Map<string, { key: KeyObject; until: number }>();
+  // Loaded only when used: jwks-rsa and its dependencies add ~20 MB to every process otherwise.
+  let jwksErrors:
+    | { JwksRateLimitError: typeof JwksRateLimitError; SigningKeyNotFoundError: typeof SigningKeyNotFoundError }
+    | undefined;
   if (env.JWT_JWKS_URL) {
+    const jwks = await import('jwks-rsa');
+    jwksErrors = jwks;
     // jwks-rsa caches keys and refetches (rate-limited) when a token names an unknown kid.
-    remote = new JwksClient({
+    remote = new jwks.JwksClient({
       jwksUri: env.JWT_JWKS_URL,
       cache: true,
       cacheMaxAge: JWKS_KEY_LIFETIME_MS,
@@ -176,7 +182,9 @@ export async function loadKeys(env: Env): Promise<Keys> {
         jwk = await remote.getSigningKey(kid);
       } catch (error) {
         // An unknown kid (or one we asked about too often) is a bad token; a fetch failure is ours.
-        if (error instanceof SigningKeyNotFoundError || error instanceof JwksRateLimitError) return undefined;
+        if (error instanceof jwksErrors!.SigningKeyNotFoundError || error instanceof jwksErrors!.JwksRateLimitError) {
+          return undefined;
+        }
         throw new KeySourceUnavailableError('the JWKS URL did not answer', { cause: error });
       }
       const key = createPublicKey(jwk.getPublicKey());
