@@ -1,0 +1,92 @@
+// The shape of a run's results: what the JSON file holds and what the Markdown is rendered from.
+import type { ClosedLoopResult } from './closed-loop.ts';
+import type { Pinning } from './cpu.ts';
+import type { Meta } from './meta.ts';
+import type { OpenLoopResult } from './open-loop.ts';
+import type { PgbenchResult } from './pgbench.ts';
+import type { Spread } from './stats.ts';
+
+export interface ClosedLoopSummary {
+  id: string;
+  label: string;
+  server: string;
+  connections: number;
+  durationSeconds: number;
+  rps: Spread;
+  /** Medians over the rounds. */
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  ratioCeiling: number;
+  ratioPeer: number;
+  rounds: ClosedLoopResult[];
+}
+
+export interface OpenLoopSummary {
+  id: string;
+  label: string;
+  /** Share of the target's median closed-loop throughput. */
+  load: number;
+  rate: number;
+  /** Medians over the rounds (max: the highest of all rounds). */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  sendLagP99Ms: number;
+  /** The generator sent late or slow: latency then includes its own delay. */
+  generatorBound: boolean;
+  non2xx: number;
+  errors: number;
+  rounds: OpenLoopResult[];
+}
+
+export interface StormSummary {
+  rate: number;
+  loginRate: number;
+  idleP99Ms: number;
+  stormP99Ms: number;
+  ratio: number;
+  loginsOk: number;
+  loginP99Ms: number;
+  idle: OpenLoopResult[];
+  storm: OpenLoopResult[];
+  logins: OpenLoopResult[];
+}
+
+export interface PgbenchSummary {
+  clients: number;
+  version: string;
+  tps: Spread;
+  rounds: PgbenchResult[];
+}
+
+export interface Goal {
+  name: string;
+  measured: string;
+  goal: string;
+  /** null: not measured on this machine (say why in `note`). */
+  met: boolean | null;
+  note?: string;
+}
+
+export interface Results {
+  startedAt: string;
+  finishedAt: string;
+  options: Record<string, unknown>;
+  meta: Meta;
+  pinning: Pinning;
+  database: { source: string; users: number; posts: number; follows: number; poolMax: number; pinned: boolean };
+  /** The Warble server's configuration (the JWT secret is generated per run and never recorded). */
+  warbleEnv: Record<string, string>;
+  fixtures: { users: number; medianFollows: number; deepPages: number; deepUsers: number; loginUsers: number };
+  closedLoop: ClosedLoopSummary[];
+  openLoop: OpenLoopSummary[];
+  storm: StormSummary | null;
+  bcrypt: { cost: number; hashMs: number[]; medianMs: number; serverCores: number; expectedLoginsPerSecond: number };
+  pgbench: PgbenchSummary | null;
+  /** Warble's maximum under load, per target; every server's right after start, for scale. */
+  rss: { idleMB: Record<string, number>; maxMB: number | null; byTargetMB: Record<string, number> };
+  goals: Goal[];
+  notes: string[];
+}

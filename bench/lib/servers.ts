@@ -1,0 +1,99 @@
+// The three servers of a run: the ceiling, the peer and Warble, each on a free port.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { startServer, type ServerChild } from './children.ts';
+import type { Pinning } from './cpu.ts';
+import { ACCESS_TOKEN_TTL, BCRYPT_COST } from './options.ts';
+import type { ServerName } from './targets.ts';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Servers {
+  servers: Record<ServerName, ServerChild>;
+  /** Warble's configuration, for the results: without the secret and the database URL. */
+  warbleEnv: Record<string, string>;
+  stop: () => Promise<void>;
+}
+
+export async function startServers(pinning: Pinning, databaseUrl: string, poolMax: number): Promise<Servers> {
+  const started: ServerChild[] = [];
+  const stop = async () => void (await Promise.all(started.map((server) => server.stop())));
+  const ports = {
+    ceiling: await freePort(),
+    peer: await freePort(),
+    warble: await freePort(),
+    beside: await freePort(),
+  };
+  const warbleEnv = {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(ports.warble),
+    LOG_LEVEL: 'warn',
+    MIGRATE_ON_START: 'false',
+    BCRYPT_COST: String(BCRYPT_COST),
+    ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
+    // The login runs come from one address at hundreds of attempts a minute.
+    LOGIN_MAX_FAILURES_PER_ADDRESS: '100000',
+    DATABASE_POOL_MAX: String(poolMax),
+  };
+  const plain = { NODE_ENV: 'production' };
+  try {
+    const start = async (...args: Parameters<typeof startServer>) => {
+      const server = await startServer(...args);
+      started.push(server);
+      return server;
+    };
+    const ceiling = await start(
+      { name: 'ceiling', script: 'bare-http.ts', port: ports.ceiling, env: plain, readyPath: '/' },
+      pinning,
+    );
+    const peer = await start(
+      { name: 'peer', script: 'trpc-hello.ts', port: ports.peer, env: plain, readyPath: '/trpc/hello' },
+      pinning,
+    );
+    // A secret per run, never printed: tokens from an earlier run are worthless. Both Warble
+    // processes share it (and the database), so a token works on either.
+    const warbleChildEnv = {
+      ...warbleEnv,
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+    };
+    const warble = await start(
+      {
+        name: 'warble',
+        script: 'warble.ts',
+        port: ports.warble,
+        env: warbleChildEnv,
+        readyPath: '/readyz',
+      },
+      pinning,
+    );
+    // The same app on the load generator's core(s), leaving PostgreSQL's core to PostgreSQL: the
+    // layout pgbench runs in (its client beside the load), so the two compare the database alone
+    // against the database behind Warble (the app-efficiency goal).
+    const beside = await start(
+      {
+        name: 'warble beside the load',
+        script: 'warble.ts',
+        port: ports.beside,
+        env: { ...warbleChildEnv, PORT: String(ports.beside) },
+        readyPath: '/readyz',
+        cores: pinning.loadCores,
+      },
+      pinning,
+    );
+    return { servers: { ceiling, peer, warble, warbleBeside: beside }, warbleEnv, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

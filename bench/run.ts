@@ -1,0 +1,227 @@
+// npm run bench -- [--rounds 3] [--duration 5] [--connections 50] [--quick] [--out bench/results] ...
+//
+// Throughput and latency of Warble's API against two yardsticks measured in the same run on the
+// same machine: a bare node:http server (the ceiling) and a tRPC + Fastify "hello" (the peer).
+// Starts what it needs (the embedded PostgreSQL, loaded by bench/seed.ts if empty; the three
+// servers, pinned to their own cores), measures closed-loop throughput and open-loop latency in
+// interleaved rounds, checks the goals of issue #7 and writes JSON, Markdown and SVG
+// under --out. Goals that are missed are reported, not fatal: the exit code is 1 only on errors.
+import path from 'node:path';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { pino } from 'pino';
+import { loadEnv } from '../server/env.ts';
+import { createLogger } from '../server/logger.ts';
+import { RssSampler, rssBytes } from './lib/children.ts';
+import { findExecutable, pinSelf, planPinning } from './lib/cpu.ts';
+import { benchDatabaseEnv, dataSize, openBenchDatabase, seedIfEmpty } from './lib/database.ts';
+import { cleanUp, prepareUsers, signUpLoginUsers, typicalUsers, type LoginUser } from './lib/fixtures.ts';
+import { collectMeta } from './lib/meta.ts';
+import { preparePgbench, type Pgbench } from './lib/pgbench.ts';
+import { bcryptHashMs, closedLoopRounds, loginStorm, openLoopRounds, warmUp, type PhaseContext } from './lib/phases.ts';
+import { BCRYPT_COST, parseOptions } from './lib/options.ts';
+import { Progress } from './lib/progress.ts';
+import { evaluateGoals, writeReport } from './lib/report.ts';
+import type { Results } from './lib/results.ts';
+import { median } from './lib/stats.ts';
+import { startServers } from './lib/servers.ts';
+import { buildTargets, loginRequests, timelineRequests } from './lib/targets.ts';
+import { timelineStatements } from './lib/timeline-sql.ts';
+
+const options = parseOptions();
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// Run last-in first-out, once, on success, error or Ctrl-C: data clean-up, servers, database.
+const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
+let cleaning: Promise<void> | undefined;
+const cleanUpAll = () =>
+  (cleaning ??= (async () => {
+    for (const { name, run } of cleanups.reverse()) {
+      try {
+        await run();
+      } catch (error) {
+        log(`clean-up (${name}) failed: ${(error as Error).message}`);
+      }
+    }
+  })());
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    log(`\n${signal}: stopping the servers and the database`);
+    void cleanUpAll().then(() => process.exit(code));
+  });
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const env = benchDatabaseEnv(loadEnv());
+  // Our own log lines go to stderr: stdout carries only the results.
+  const logger = createLogger({ NODE_ENV: env.NODE_ENV, LOG_LEVEL: 'warn' }, pino.destination({ dest: 2, sync: true }));
+  const pinning = planPinning();
+  log(pinning.note);
+  const notes: string[] = [];
+
+  // Everything started from here on (PostgreSQL, the seeder, the servers) inherits the server cores.
+  pinSelf(pinning, pinning.serverCores);
+  log(env.DATABASE_URL ? 'database: DATABASE_URL' : `database: embedded PostgreSQL in ${env.DATA_DIR}`);
+  const { database, url } = await openBenchDatabase(env, logger);
+  cleanups.push({ name: 'database', run: () => database.close() });
+  const em = () => database.orm.em.fork() as EntityManager;
+  await seedIfEmpty(em(), url, options.seed, log);
+  const size = await dataSize(em());
+  if (env.DATABASE_URL) notes.push('PostgreSQL (from DATABASE_URL) is not pinned: it may share cores with the load');
+
+  log('starting the servers');
+  const { servers, warbleEnv, stop } = await startServers(pinning, url, env.DATABASE_POOL_MAX);
+  cleanups.push({ name: 'servers', run: () => stop() });
+  pinSelf(pinning, pinning.loadCores);
+  const idleMB = Object.fromEntries(
+    Object.entries(servers).map(([name, server]) => [name, (rssBytes(server.pid) ?? NaN) / 1024 ** 2]),
+  );
+  const rss = new RssSampler(servers.warble.pid);
+  cleanups.push({ name: 'rss sampler', run: () => Promise.resolve(rss.stop()) });
+  const origins = {
+    ceiling: servers.ceiling.origin,
+    peer: servers.peer.origin,
+    warble: servers.warble.origin,
+    warbleBeside: servers.warbleBeside.origin,
+  };
+
+  // Fixtures, through the API: tokens, deep cursors, and fresh accounts for logins.
+  const picked = await typicalUsers(em(), options.users);
+  if (picked.length === 0) throw new Error('no bench_ users to log in as');
+  const loginUsers: LoginUser[] = [];
+  const runStart = new Date();
+  cleanups.push({
+    name: 'data',
+    run: async () => {
+      const removed = await cleanUp(
+        em(),
+        runStart,
+        picked.map((user) => user.id),
+      );
+      log(
+        `removed what the run wrote: ${removed.posts} posts, ${removed.sessions} sessions, ${removed.users} accounts`,
+      );
+    },
+  });
+  rss.label = 'fixtures';
+  const progress = new Progress('login', picked.length, 'users');
+  const users = await prepareUsers(origins.warble, picked, options.pages, (done) => progress.update(done));
+  progress.finish();
+  log(`signing up ${options.loginUsers} accounts at bcrypt cost ${BCRYPT_COST}`);
+  loginUsers.push(...(await signUpLoginUsers(origins.warble, options.loginUsers)));
+  const deepUsers = users.filter((user) => user.deepCursor).length;
+  if (deepUsers < users.length) {
+    notes.push(
+      `${users.length - deepUsers} of ${users.length} users have fewer than ${options.pages + 1} timeline pages`,
+    );
+  }
+
+  let pgbench: Pgbench | null = null;
+  const pgbenchPath = findExecutable('pgbench');
+  if (pgbenchPath) {
+    const scripts: string[][] = [];
+    for (const user of users) scripts.push(await timelineStatements(em(), user.id));
+    pgbench = await preparePgbench(pgbenchPath, url, scripts);
+    cleanups.push({ name: 'pgbench scripts', run: () => pgbench!.dispose() });
+  } else {
+    log('pgbench is not installed: the app-efficiency goal is not measured');
+    notes.push('pgbench is not installed (postgresql-client): app efficiency not measured');
+  }
+
+  const targets = buildTargets(users, loginUsers, options.pages, {
+    connections: options.connections,
+    durationSeconds: options.duration,
+    loginConnections: options.loginConnections,
+  });
+  const ctx: PhaseContext = { rounds: options.rounds, origins, rss, log };
+  log('warming up');
+  await warmUp(ctx, targets);
+  const { closed, pgbench: pgSummary } = await closedLoopRounds(
+    ctx,
+    targets,
+    pgbench && {
+      bench: pgbench,
+      clients: options.pgbenchClients,
+      durationSeconds: options.duration,
+      after: 'timelineBeside',
+    },
+  );
+
+  rss.label = 'between phases';
+  const hashMs = await bcryptHashMs(BCRYPT_COST, 5);
+  const hashMedian = median(hashMs);
+  log(`bcrypt cost ${BCRYPT_COST}: ${hashMedian.toFixed(0)} ms per hash (median of ${hashMs.length})`);
+
+  const open = await openLoopRounds(ctx, targets, closed, options.duration);
+  const timelineMax = closed.find((summary) => summary.id === 'timeline')?.rps.median ?? 0;
+  const storm =
+    timelineMax > 0
+      ? await loginStorm(
+          ctx,
+          { requests: timelineRequests(users), rate: timelineMax * 0.5, connections: options.connections },
+          loginRequests(loginUsers),
+          options.stormRate,
+          options.duration,
+        )
+      : null;
+
+  const rssMax = rss.max;
+  const results: Omit<Results, 'goals'> = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    options: { ...options },
+    meta: collectMeta(size.postgresVersion),
+    pinning,
+    database: {
+      source: env.DATABASE_URL ? 'DATABASE_URL' : `embedded PostgreSQL (${env.DATA_DIR})`,
+      users: size.users,
+      posts: size.posts,
+      follows: size.follows,
+      poolMax: env.DATABASE_POOL_MAX,
+      pinned: !env.DATABASE_URL && pinning.serverCores !== null,
+    },
+    warbleEnv,
+    fixtures: {
+      users: users.length,
+      medianFollows: median(users.map((user) => user.follows)),
+      deepPages: options.pages,
+      deepUsers,
+      loginUsers: loginUsers.length,
+    },
+    closedLoop: closed,
+    openLoop: open,
+    storm,
+    bcrypt: {
+      cost: BCRYPT_COST,
+      hashMs,
+      medianMs: hashMedian,
+      serverCores: pinning.serverCoreCount,
+      expectedLoginsPerSecond: pinning.serverCoreCount / (hashMedian / 1000),
+    },
+    pgbench: pgSummary,
+    rss: {
+      idleMB,
+      maxMB: rssMax === undefined ? null : rssMax / 1024 ** 2,
+      byTargetMB: Object.fromEntries([...rss.maxByLabel].map(([label, bytes]) => [label, bytes / 1024 ** 2])),
+    },
+    notes,
+  };
+  const full: Results = { ...results, goals: evaluateGoals(results) };
+  const { markdown, files } = await writeReport(options.out, full);
+  process.stdout.write(`\n${markdown}\n`);
+  const shown = (file: string) =>
+    path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file);
+  log(`written: ${files.map(shown).join(', ')} (and latest.*)`);
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`bench failed: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanUpAll();
+}
