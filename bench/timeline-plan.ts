@@ -10,18 +10,26 @@
 import { parseArgs } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { runWithDatabase } from '../server/commands/run-with-database.ts';
-import { decodeCursor, toPage, type Position } from '../server/pagination/cursor.ts';
+import type { Position } from '../server/pagination/cursor.ts';
 import { timelinePosts } from '../server/posts/post-queries.ts';
 import { grouped, intOption, parseOrExit } from './lib/args.ts';
-import { sampleTimelines, type SampleGroup } from './lib/timeline-sample.ts';
-import { PAGE_SIZE, recordTimeline, type Statement } from './lib/timeline-sql.ts';
+import {
+  describe,
+  explain,
+  explainJson,
+  isPkLookup,
+  isSeqScanOfPosts,
+  kind,
+  nodes,
+  type Explained,
+  type PlanNode,
+} from './lib/plans.ts';
+import { deepPosition, ms, sampleTable, sampleTimelines } from './lib/timeline-sample.ts';
+import { namedViewers, pickViewers, type Viewer } from './lib/viewers.ts';
+import { PAGE_SIZE, recordTimeline } from './lib/timeline-sql.ts';
 
 // Per followed author, or newest-first for viewers who follow thousands (post-queries.ts).
 const TIMELINE_INDEXES = ['posts_author_live_recent', 'posts_live_recent'];
-
-// Issue #7's goals for the database time of a timeline page at 1M posts.
-const GOAL_P99_MS: Record<string, number> = { typical: 5, power: 20 };
-const DEEP_RATIO_GOAL = 1.2;
 
 const HELP = `Usage: npm run bench:timeline -- [options]
 
@@ -61,63 +69,11 @@ const options = parseOrExit(() => {
   };
 }, HELP);
 
-/** A node of EXPLAIN (FORMAT JSON); only the fields read here. */
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Sort Method'?: string;
-  'Total Cost'?: number;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  'Heap Fetches'?: number;
-  'Shared Hit Blocks'?: number;
-  'Shared Read Blocks'?: number;
-  Plans?: PlanNode[];
-}
-
-interface Explained {
-  Plan: PlanNode;
-  'Planning Time': number;
-  'Execution Time': number;
-  JIT?: { Functions: number; Timing?: { Total?: number } };
-}
-
-function* nodes(node: PlanNode): Generator<PlanNode> {
-  yield node;
-  for (const child of node.Plans ?? []) yield* nodes(child);
-}
-
-const EXPLAIN = {
-  analyze: 'explain (analyze, buffers, format json)',
-  text: 'explain (analyze, buffers)',
-  // Without ANALYZE: the plan only, so a bad one is reported without waiting for it to run.
-  plan: 'explain (format json)',
-};
-
-async function explain(em: EntityManager, statement: Statement, mode: keyof typeof EXPLAIN): Promise<unknown[]> {
-  return em.getConnection().execute<Record<string, unknown>[]>(`${EXPLAIN[mode]} ${statement.sql}`, statement.params);
-}
-
-async function explainJson(em: EntityManager, statement: Statement, mode: 'analyze' | 'plan'): Promise<Explained> {
-  const rows = await explain(em, statement, mode);
-  let plan = (rows[0] as Record<string, unknown>)['QUERY PLAN'];
-  if (typeof plan === 'string') plan = JSON.parse(plan);
-  return (plan as Explained[])[0]!;
-}
-
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
-const ms = (value: number) => (value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0));
-
-interface Viewer {
-  id: string;
-  username: string;
-  follows: number;
-}
 
 interface Row {
   user: string;
@@ -190,12 +146,11 @@ await runWithDatabase(async (database) => {
   let jitPlans = 0;
   let maxCost = 0;
   for (const viewer of viewers) {
-    const list = `timeline:${viewer.id}`;
     // The first page is explained first, before anything else has read this user's authors, so
     // its first run shows what a cold shared_buffers costs (right after an embedded server starts).
     const cases: { page: string; after: () => Promise<Position | undefined> }[] = [
       { page: '1', after: () => Promise.resolve(undefined) },
-      { page: String(options.pages + 1), after: () => deepPosition(em, viewer, list) },
+      { page: String(options.pages + 1), after: () => deepOrNote(em, viewer) },
     ];
     for (const { page, after: position } of cases) {
       const after = await position();
@@ -301,7 +256,7 @@ await runWithDatabase(async (database) => {
 
   if (options.sample > 0) {
     process.stderr.write(`sampling ${options.sample} typical and power viewers' timelines...\n`);
-    process.stdout.write(`\n${sampleTable(await sampleTimelines(em, options.sample, options.pages))}\n`);
+    process.stdout.write(`\n${sampleTable(await sampleTimelines(em, options.sample, options.pages), options.pages)}\n`);
   }
 
   if (jit === 'on') {
@@ -323,95 +278,13 @@ await runWithDatabase(async (database) => {
   }
 });
 
-function sampleTable(groups: SampleGroup[]): string {
-  const f = (p: { p50: number; p99: number; max: number }) => `${ms(p.p50)} / ${ms(p.p99)} / ${ms(p.max)}`;
-  const mark = (ok: boolean) => (ok ? '✓' : '✗');
-  const lines = [
-    `Database time per page (EXPLAIN ANALYZE, TIMING OFF; all statements of the page), ms; deep page = after ${options.pages} pages`,
-    '',
-    '| viewers | who | samples | first page p50 / p99 / max | deep page p50 / p99 / max | deep ÷ first (p50) | goal |',
-    '| ------- | --- | ------- | -------------------------- | ------------------------- | ------------------ | ---- |',
-  ];
-  for (const group of groups) {
-    const goal = GOAL_P99_MS[group.name] ?? Infinity;
-    const ratio = group.deep.p50 / group.first.p50;
-    const p99 = Math.max(group.first.p99, Number.isNaN(group.deep.p99) ? 0 : group.deep.p99);
-    lines.push(
-      `| ${group.name} (${grouped(group.viewers)}) | ${group.who} | ${grouped(group.samples)} | ${f(group.first)} | ` +
-        `${f(group.deep)} | ${ratio.toFixed(2)} | p99 ≤ ${goal} ms ${mark(p99 <= goal)}; deep ≤ ${DEEP_RATIO_GOAL}× ${mark(!(ratio > DEEP_RATIO_GOAL))} |`,
-    );
-  }
-  return lines.join('\n');
-}
-
 function sum<T>(items: T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);
 }
 
-/** Walks the timeline as a client would, following each page's nextCursor; undefined if it ends first. */
-async function deepPosition(em: EntityManager, viewer: Viewer, list: string): Promise<Position | undefined> {
-  let after: Position | undefined;
-  for (let page = 1; page <= options.pages; page++) {
-    const rows = await timelinePosts(em, viewer.id, after, PAGE_SIZE + 1);
-    const { nextCursor } = toPage(rows, PAGE_SIZE, list, (row) => row);
-    if (!nextCursor) {
-      process.stderr.write(`${viewer.username}: the timeline ends after ${page} pages; no deep page\n`);
-      return undefined;
-    }
-    after = decodeCursor(nextCursor, list);
-  }
+async function deepOrNote(em: EntityManager, viewer: Viewer): Promise<Position | undefined> {
+  const after = await deepPosition(em, viewer.id, options.pages);
+  if (!after)
+    process.stderr.write(`${viewer.username}: the timeline ends within ${options.pages} pages; no deep page\n`);
   return after;
-}
-
-/** Which of timelinePosts' statements this is, for the table. */
-function kind({ sql }: Statement): string {
-  if (/cross join lateral/i.test(sql)) return 'per-author';
-  if (/\bnewest\b/.test(sql)) return 'newest-first';
-  if (/count\(\*\)/i.test(sql)) return 'follow count';
-  return 'other';
-}
-
-function isSeqScanOfPosts(node: PlanNode): boolean {
-  return node['Relation Name'] === 'posts' && /Seq Scan/.test(node['Node Type']);
-}
-
-// The final join fetches the bodies of the page's posts by primary key: expected, and cheap.
-function isPkLookup(node: PlanNode): boolean {
-  return node['Index Name'] === 'posts_pkey';
-}
-
-function describe(node: PlanNode): string {
-  return `${node['Node Type']}${node['Index Name'] ? ` on ${node['Index Name']}` : ''}`;
-}
-
-async function namedViewers(em: EntityManager, usernames: string[]): Promise<Viewer[]> {
-  const viewers: Viewer[] = [];
-  for (const username of usernames) {
-    const [row] = await em.getConnection().execute<{ id: string; username: string; follows: string }[]>(
-      `select u.id, u.username, (select count(*) from follows f where f.follower_id = u.id) as follows
-       from users u where lower(u.username) = lower(?)`,
-      [username],
-    );
-    if (!row) throw new Error(`no user called ${username}`);
-    viewers.push({ id: row.id, username: row.username, follows: Number(row.follows) });
-  }
-  return viewers;
-}
-
-async function pickViewers(em: EntityManager): Promise<Viewer[]> {
-  const rows = await em.getConnection().execute<{ id: string; username: string; follows: string }[]>(
-    `with counts as (
-       select follower_id as id, count(*) as follows from follows group by follower_id
-     ), middle as (
-       select percentile_disc(0.5) within group (order by follows) as follows from counts
-     )
-     (select u.id, u.username, c.follows from counts c join users u using (id), middle m
-      order by abs(c.follows - m.follows), u.username limit 1)
-     union all
-     (select u.id, u.username, c.follows from counts c join users u using (id)
-      order by c.follows desc, u.username limit 1)`,
-  );
-  if (rows.length === 0) throw new Error('nobody follows anybody: load data first (npm run bench:seed)');
-  const viewers = rows.map((row) => ({ id: row.id, username: row.username, follows: Number(row.follows) }));
-  return viewers[0]!.id === viewers[1]?.id ? viewers.slice(0, 1) : viewers;
 }

@@ -4,7 +4,15 @@
 // instrumentation adds little), first page and a deep page of the same viewer.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { decodeCursor, toPage, type Position } from '../../server/pagination/cursor.ts';
+import { grouped } from './args.ts';
 import { PAGE_SIZE, recordTimeline, type Statement } from './timeline-sql.ts';
+
+// Issue #7's goals for the database time of a timeline page at 1M posts.
+const GOAL_P99_MS: Record<string, number> = { typical: 5, power: 20 };
+const DEEP_RATIO_GOAL = 1.2;
+
+export const ms = (value: number) =>
+  value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0);
 
 export interface SampleGroup {
   name: string;
@@ -48,7 +56,7 @@ async function executionMs(em: EntityManager, statements: Statement[]): Promise<
 }
 
 /** The position after `pages` pages, reached as a client would; undefined if the timeline is shorter. */
-async function deepPosition(em: EntityManager, viewerId: string, pages: number): Promise<Position | undefined> {
+export async function deepPosition(em: EntityManager, viewerId: string, pages: number): Promise<Position | undefined> {
   const list = `timeline:${viewerId}`;
   let after: Position | undefined;
   for (let page = 0; page < pages; page++) {
@@ -116,4 +124,26 @@ export async function sampleTimelines(em: EntityManager, samples: number, pages:
     if (result) results.push(result);
   }
   return results;
+}
+
+/** The Markdown table of sampleTimelines, with the goals. */
+export function sampleTable(groups: SampleGroup[], pages: number): string {
+  const f = (p: { p50: number; p99: number; max: number }) => `${ms(p.p50)} / ${ms(p.p99)} / ${ms(p.max)}`;
+  const mark = (ok: boolean) => (ok ? '✓' : '✗');
+  const lines = [
+    `Database time per page (EXPLAIN ANALYZE, TIMING OFF; all statements of the page), ms; deep page = after ${pages} pages`,
+    '',
+    '| viewers | who | samples | first page p50 / p99 / max | deep page p50 / p99 / max | deep ÷ first (p50) | goal |',
+    '| ------- | --- | ------- | -------------------------- | ------------------------- | ------------------ | ---- |',
+  ];
+  for (const group of groups) {
+    const goal = GOAL_P99_MS[group.name] ?? Infinity;
+    const ratio = group.deep.p50 / group.first.p50;
+    const p99 = Math.max(group.first.p99, Number.isNaN(group.deep.p99) ? 0 : group.deep.p99);
+    lines.push(
+      `| ${group.name} (${grouped(group.viewers)}) | ${group.who} | ${grouped(group.samples)} | ${f(group.first)} | ` +
+        `${f(group.deep)} | ${ratio.toFixed(2)} | p99 ≤ ${goal} ms ${mark(p99 <= goal)}; deep ≤ ${DEEP_RATIO_GOAL}× ${mark(!(ratio > DEEP_RATIO_GOAL))} |`,
+    );
+  }
+  return lines.join('\n');
 }

@@ -18,7 +18,8 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  * signature is not enough: the user must still exist and the session must not be revoked (logout,
  * logoutAll, reuse detection) or expired. Database failures propagate: an outage is a 503, never
  * a 401 that would make clients throw their tokens away; so does an unreachable JWKS URL.
- * A caller seen within the last seconds is taken from `cache` (see viewer-cache.ts).
+ * A caller seen within the last seconds is taken from `cache`, and concurrent requests with one
+ * token share one verification (see viewer-cache.ts).
  */
 export async function authenticate(
   em: EntityManager,
@@ -29,13 +30,14 @@ export async function authenticate(
 ): Promise<Viewer | null> {
   const token = authorization && BEARER.exec(authorization)?.[1];
   if (!token) return null;
-  const known = cache.get(token);
-  if (known) return known;
-  const claims = await verifyAccessToken(keys, env, token);
-  if (!claims) return null;
-  const session = await em.findOne(Session, { id: claims.sessionId, user: claims.userId }, { populate: ['user'] });
-  if (!session?.isLive()) return null;
-  const viewer = { id: session.user.id, username: session.user.username, sessionId: session.id };
-  cache.remember(token, viewer, Math.min(claims.expiresAt * 1000, session.expiresAt.getTime()));
-  return viewer;
+  return cache.lookup(token, async () => {
+    const claims = await verifyAccessToken(keys, env, token);
+    if (!claims) return null;
+    const session = await em.findOne(Session, { id: claims.sessionId, user: claims.userId }, { populate: ['user'] });
+    if (!session?.isLive()) return null;
+    return {
+      viewer: { id: session.user.id, username: session.user.username, sessionId: session.id },
+      validUntil: Math.min(claims.expiresAt * 1000, session.expiresAt.getTime()),
+    };
+  });
 }

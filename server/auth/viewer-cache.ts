@@ -21,8 +21,19 @@ const RECONNECT_DELAY_MS = 1000;
 
 export type Revoked = { sessionId: string } | { userId: string };
 
+export interface Verified {
+  viewer: Viewer;
+  /** Until when (ms since the epoch) the answer may be remembered: the token's and session's end. */
+  validUntil: number;
+}
+
 export class ViewerCache {
   readonly #entries: LRUCache<string, Viewer & { userId: string }>;
+  // Verifications in flight, shared: when many requests bring one token at once (a client's burst,
+  // or every request right after the entry expired), one of them reads the session, not all.
+  readonly #pending = new Map<string, Promise<Viewer | null>>();
+  // Bumped by every revocation: a verification that started before one is not remembered after it.
+  #generation = 0;
   readonly #ttlMs: number;
   #listening = false;
 
@@ -35,22 +46,45 @@ export class ViewerCache {
     return this.#listening && this.#ttlMs > 0;
   }
 
-  get(token: string): Viewer | undefined {
-    return this.enabled ? this.#entries.get(token) : undefined;
-  }
-
-  /** Remembers a verified caller until `validUntil` (ms since the epoch) or the cache's TTL. */
-  remember(token: string, viewer: Viewer, validUntil: number): void {
-    const ttl = Math.min(this.#ttlMs, validUntil - Date.now());
-    if (this.enabled && ttl > 0) this.#entries.set(token, { ...viewer, userId: viewer.id }, { ttl });
+  /** The caller of `token`: remembered, or found by `verify` (once for all concurrent asks). */
+  async lookup(token: string, verify: () => Promise<Verified | null>): Promise<Viewer | null> {
+    if (!this.enabled) return (await verify())?.viewer ?? null;
+    const known = this.#entries.get(token);
+    if (known) return known;
+    let pending = this.#pending.get(token);
+    if (!pending) {
+      const generation = this.#generation;
+      pending = verify()
+        .then((verified) => {
+          const ttl = verified ? Math.min(this.#ttlMs, verified.validUntil - Date.now()) : 0;
+          if (verified && ttl > 0 && generation === this.#generation && this.enabled) {
+            this.#entries.set(token, { ...verified.viewer, userId: verified.viewer.id }, { ttl });
+          }
+          return verified?.viewer ?? null;
+        })
+        .finally(() => {
+          if (this.#pending.get(token) === pending) this.#pending.delete(token);
+        });
+      this.#pending.set(token, pending);
+    }
+    return pending;
   }
 
   forget(revoked: Revoked): void {
+    this.#generation++;
+    // Requests from now on verify afresh; ones already waiting keep the answer they asked for.
+    this.#pending.clear();
     for (const [token, viewer] of this.#entries.entries()) {
       if ('sessionId' in revoked ? viewer.sessionId === revoked.sessionId : viewer.userId === revoked.userId) {
         this.#entries.delete(token);
       }
     }
+  }
+
+  #clear(): void {
+    this.#generation++;
+    this.#pending.clear();
+    this.#entries.clear();
   }
 
   /**
@@ -77,7 +111,7 @@ export class ViewerCache {
       if (this.#listening)
         log.warn({ err: error }, 'session revocation listener lost; token cache off until it is back');
       this.#listening = false;
-      this.#entries.clear();
+      this.#clear();
       void close(client);
       client = undefined;
       if (!stopped) retry = setTimeout(connect, RECONNECT_DELAY_MS);
@@ -96,7 +130,7 @@ export class ViewerCache {
         .then(() => {
           if (client !== next) return;
           // Anything revoked while not listening is unknown here: start empty.
-          this.#entries.clear();
+          this.#clear();
           this.#listening = true;
         })
         .catch((error: Error) => {
