@@ -28,7 +28,10 @@ async function loggedInClient(url: string, store: TokenStore = memoryTokenStore(
 }
 
 describe('@warble/client', () => {
-  const t = useTestApp({ env: testEnv({ ACCESS_TOKEN_TTL: '1' }) });
+  // JWT times are whole seconds (exp = floor(now) + TTL), so a token lives between TTL - 1 and TTL
+  // seconds. 2 s guarantees a refreshed token outlives its retries on a loaded machine (with 1 s it
+  // could expire a millisecond after the refresh), and a 2.1 s sleep still guarantees expiry.
+  const t = useTestApp({ env: testEnv({ ACCESS_TOKEN_TTL: '2' }) });
 
   it('stores the tokens of auth.login and attaches the access token to every call', async () => {
     const { user, client, store } = await loggedInClient(t.url);
@@ -40,7 +43,7 @@ describe('@warble/client', () => {
   it('refreshes an expired access token once for five concurrent calls (one batch), and retries each', async () => {
     const { user, client, store, counter } = await loggedInClient(t.url);
     const before = await store.get();
-    await sleep(2100); // ACCESS_TOKEN_TTL is 1 s
+    await sleep(2100); // ACCESS_TOKEN_TTL is 2 s: expired by now
     const results = await Promise.all(Array.from({ length: 5 }, () => client.auth.me.query()));
     expect(results.map((me) => me.username)).toEqual(Array(5).fill(user.username));
     expect(counter.count('auth.refresh')).toBe(1);
