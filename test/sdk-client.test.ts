@@ -65,6 +65,19 @@ describe('@warble/client', () => {
     expect(counter.count('auth.refresh')).toBe(1);
   });
 
+  it("never sends a call with another call's token, even when both leave in the same tick", async () => {
+    // After a refresh, retries carrying the new token can leave together with calls that read the
+    // old one just before: a batch has one Authorization header, so they must not share a batch.
+    const alice = await loggedInClient(t.url);
+    const bob = await loggedInClient(t.url);
+    const tokens = [await alice.store.get(), await bob.store.get()];
+    let reads = 0;
+    const alternating: TokenStore = { get: () => tokens[reads++ % 2]!, set: () => {} };
+    const client = createWarbleClient({ url: `${t.url}/trpc`, tokens: alternating });
+    const [first, second] = await Promise.all([client.auth.me.query(), client.auth.me.query()]);
+    expect([first.username, second.username]).toEqual([alice.user.username, bob.user.username]);
+  });
+
   it('clears the store and surfaces the original error when the refresh fails, without looping', async () => {
     const { client, store, counter } = await loggedInClient(t.url);
     // Another device ends every session: the access and refresh tokens both stop working.

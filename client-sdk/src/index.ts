@@ -1,5 +1,12 @@
 // @warble/client: the typed client of the Warble API.
-import { createTRPCClient, httpBatchLink, httpLink, type TRPCClient } from '@trpc/client';
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpLink,
+  type OperationLink,
+  type TRPCClient,
+  type TRPCLink,
+} from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from './app-router.ts';
 import { authLink, type AuthContext } from './auth-link.ts';
@@ -35,15 +42,41 @@ export function createWarbleClient(options: WarbleClientOptions): WarbleClient {
   return createTRPCClient<AppRouter>({
     links: [
       authLink({ store, refresh: (refreshToken) => plain.auth.refresh.mutate({ refreshToken }) }),
-      httpBatchLink({
-        url: options.url,
-        fetch: options.fetch,
-        // Calls batched together were sent at the same moment, with the same token.
-        async headers({ opList }) {
-          const token = opList.map((op) => (op.context as AuthContext).accessToken).find(Boolean);
-          return { ...(await extraHeaders()), ...(token ? { authorization: `Bearer ${token}` } : {}) };
-        },
-      }),
+      batchPerToken((token) =>
+        httpBatchLink({
+          url: options.url,
+          fetch: options.fetch,
+          headers: async () => ({
+            ...(await extraHeaders()),
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          }),
+        }),
+      ),
     ],
   });
+}
+
+// Tokens only move forward, so a few batchers cover the calls still in flight with older ones.
+const BATCHERS_KEPT = 4;
+
+/**
+ * httpBatchLink sends every call of one tick in one request, with one set of headers. A retry that
+ * carries the refreshed token can meet a call that still carries the expired one (it left before the
+ * refresh): one batcher per access token keeps them apart, so nobody is sent with another's token.
+ */
+function batchPerToken(batcher: (token: string | null) => TRPCLink<AppRouter>): TRPCLink<AppRouter> {
+  return (runtime) => {
+    const links = new Map<string | null, OperationLink<AppRouter>>();
+    return (call) => {
+      const token = (call.op.context as AuthContext).accessToken ?? null;
+      let link = links.get(token);
+      if (!link) {
+        link = batcher(token)(runtime);
+        links.set(token, link);
+        // Dropping a batcher only forgets it: requests it has sent still complete.
+        if (links.size > BATCHERS_KEPT) links.delete(links.keys().next().value!);
+      }
+      return link(call);
+    };
+  };
 }
