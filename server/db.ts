@@ -57,7 +57,13 @@ export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): O
       onPoolCreated: (pool: Pool) => {
         // MikroORM already keeps pool errors from crashing the process, but only reports them in
         // debug mode; a database restart is worth a line in the log.
-        pool.on('error', (error) => log?.warn({ err: error }, 'database connection lost; the pool will reconnect'));
+        // While the pool ends (shutdown), connections still closing may be cut by the server: expected.
+        // pg attaches the whole client to the error; the log needs only what happened.
+        pool.on('error', (error) => {
+          if (pool.ending) return;
+          const { code } = error as Error & { code?: string };
+          log?.warn({ err: { message: error.message, code } }, 'database connection lost; the pool will reconnect');
+        });
       },
     },
     logger: (message) => log?.debug({ component: 'orm' }, message),
