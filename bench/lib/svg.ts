@@ -8,8 +8,9 @@ export interface Bar {
   ratioPeer: number;
 }
 
-const WIDTH = 900;
-const LABEL_WIDTH = 250;
+const WIDTH = 950;
+// Room for the longest target name ("posts.timeline, page 1, app beside the load²") at 12 px.
+const LABEL_WIDTH = 300;
 const VALUE_WIDTH = 60;
 const BAR_HEIGHT = 12;
 const ROW_HEIGHT = 2 * BAR_HEIGHT + 12;
