@@ -7,12 +7,11 @@
 // real cursors), --runs times each, and prints one table. Exits 1 if any plan reads posts with a
 // sequential scan. Without --user it picks a typical user (median follows) and the user who
 // follows the most accounts. See docs/benchmarks.md.
-import { parseArgs } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { runWithDatabase } from '../server/commands/run-with-database.ts';
 import type { Position } from '../server/pagination/cursor.ts';
 import { timelinePosts } from '../server/posts/post-queries.ts';
-import { grouped, intOption, parseOrExit } from './lib/args.ts';
+import { flags, grouped, intOption, parseOrExit } from './lib/args.ts';
 import {
   describe,
   explain,
@@ -44,22 +43,16 @@ const HELP = `Usage: npm run bench:timeline -- [options]
 `;
 
 const options = parseOrExit(() => {
-  const { values } = parseArgs({
-    options: {
+  const values = flags(
+    {
       user: { type: 'string', multiple: true },
       runs: { type: 'string' },
       pages: { type: 'string' },
       plans: { type: 'boolean', default: false },
       sample: { type: 'string' },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+    HELP,
+  );
   return {
     users: values.user ?? [],
     runs: intOption('runs', values.runs, 5, 1, 100),

@@ -1,4 +1,15 @@
 // Command-line helpers shared by the bench scripts (options come from argv, never process.env).
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+
+/** argv's `--options` (strict, no positionals); `--help` prints `help` and exits 0. */
+export function flags<const T extends ParseArgsOptionsConfig>(options: T, help: string) {
+  const { values } = parseArgs({ options: { ...options, help: { type: 'boolean' } }, strict: true });
+  if ((values as { help?: boolean }).help) {
+    process.stdout.write(help);
+    process.exit(0);
+  }
+  return values;
+}
 
 /** A whole number option within [min, max], or an error naming the option. */
 export function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {

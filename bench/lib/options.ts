@@ -1,7 +1,6 @@
 // The command line of bench/run.ts.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { intOption, parseOrExit } from './args.ts';
+import { flags, intOption, parseOrExit } from './args.ts';
 
 export const BCRYPT_COST = 12;
 export const ACCESS_TOKEN_TTL = 3600;
@@ -34,8 +33,8 @@ export type Options = ReturnType<typeof parseOptions>;
 
 export function parseOptions() {
   return parseOrExit(() => {
-    const { values } = parseArgs({
-      options: {
+    const values = flags(
+      {
         rounds: { type: 'string' },
         duration: { type: 'string' },
         connections: { type: 'string' },
@@ -51,15 +50,9 @@ export function parseOptions() {
         'seed-posts': { type: 'string' },
         'seed-follows': { type: 'string' },
         reseed: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
       },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      process.stdout.write(HELP);
-      process.exit(0);
-    }
+      HELP,
+    );
     const optional = (name: string, value: string | undefined, min: number, max: number) =>
       value === undefined ? undefined : intOption(name, value, 0, min, max);
     return {
