@@ -1,8 +1,10 @@
 // Each process remembers verified callers for AUTH_CACHE_SECONDS (server/auth/viewer-cache.ts).
 // What users must not notice: a session revoked through one process stops working on every other
 // one as well, at once (not after the cache's lifetime), and a process that may have missed a
-// revocation does not trust what it remembered.
+// revocation does not trust what it remembered. Within a process, concurrent requests with one
+// token share one verification, and none of them keeps an answer that a revocation overtook.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ViewerCache, type Verified } from '../server/auth/viewer-cache.ts';
 import { startTestApp, testEnv, useTestApp, type TestApp } from './helpers/app.ts';
 import { signupAndLogin } from './helpers/auth.ts';
 import { sql } from './helpers/sessions.ts';
@@ -91,5 +93,64 @@ describe('access tokens remembered by several processes', () => {
     }, 'both listeners reconnect');
     expectRefused(await me(b.url, { token: tokens.accessToken }));
     expectRefused(await me(a.url, { token: tokens.accessToken }));
+  });
+});
+
+describe('one process asked for one token many times at once', () => {
+  const t = useTestApp();
+  const viewer = { id: 'user-1', username: 'ada', sessionId: 'session-1' };
+
+  /** A verification of `viewer`'s token (a stand-in for the session read) that counts its runs and waits for `open()`. */
+  function gatedVerification() {
+    const waiting: (() => void)[] = [];
+    return {
+      runs: 0,
+      verify(): Promise<Verified> {
+        this.runs++;
+        return new Promise((resolve) => waiting.push(() => resolve({ viewer, validUntil: Date.now() + 60_000 })));
+      },
+      open: () => waiting.splice(0).forEach((finish) => finish()),
+    };
+  }
+
+  it('verifies once for all of them, and never keeps an answer that a revocation overtook', async () => {
+    const cache = new ViewerCache(300);
+    const stop = cache.listen(t.db.url, { warn: () => {} });
+    const check = gatedVerification();
+    const lookup = () => cache.lookup('token', () => check.verify());
+    const revoke = () => cache.forget({ sessionId: viewer.sessionId });
+    try {
+      await eventually(() => Promise.resolve(cache.enabled), 'the cache listens for revocations');
+
+      const burst = Promise.all(Array.from({ length: 20 }, lookup));
+      check.open();
+      expect((await burst).map((answer) => answer?.id)).toEqual(Array(20).fill(viewer.id));
+      expect(check.runs).toBe(1);
+      await lookup();
+      expect(check.runs).toBe(1); // remembered
+
+      // Revoked while a verification reads the (still live) session: its answer goes to the
+      // request that asked before, and is not remembered.
+      revoke();
+      const before = lookup();
+      revoke();
+      check.open();
+      await before;
+      const next = lookup();
+      expect(check.runs).toBe(3);
+      check.open();
+      await next;
+
+      // A request that arrives after the revocation does not wait for the verification before it.
+      revoke();
+      const older = lookup();
+      revoke();
+      const newer = lookup();
+      expect(check.runs).toBe(5);
+      check.open();
+      await Promise.all([older, newer]);
+    } finally {
+      await stop();
+    }
   });
 });
