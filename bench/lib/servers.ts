@@ -1,21 +1,10 @@
 // The three servers of a run: the ceiling, the peer and Warble, each on a free port.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
+import { freePort } from '../../test/helpers/free-port.ts';
 import { startServer, type ServerChild } from './children.ts';
 import type { Pinning } from './cpu.ts';
 import { ACCESS_TOKEN_TTL, BCRYPT_COST } from './options.ts';
 import type { ServerName } from './targets.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Servers {
   servers: Record<ServerName, ServerChild>;

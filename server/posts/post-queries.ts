@@ -29,8 +29,8 @@ const beforeParams = (after: Position | undefined) => (after ? [after.createdAt,
 // A viewer who follows this many authors or more is served newest-first from all live posts
 // (posts_live_recent), keeping those by followed authors: with thousands of followed authors,
 // one index probe per author (the per-author query) costs more than reading past the posts of
-// the unfollowed. Measured at 1M posts (docs/benchmarks.md), following 3,589 authors: 31 ms per
-// author, 1.8 ms newest-first.
+// the unfollowed. Measured at 1M posts (docs/benchmarks.md), following 3,589 authors: 31 ms with the
+// per-author query, 1.8 ms newest-first.
 const HEAVY_FOLLOWER = 1000;
 // How many of the newest posts the newest-first query may read before giving up, which bounds its
 // cost (about 3.5 ms at 1M posts) when the followed authors are quiet and their posts sparse.
