@@ -1,15 +1,25 @@
 // Builds the HTTP application. It never listens: main.ts does, and tests use `inject` or port 0.
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { AnyRouter } from '@trpc/server';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { TRPCError, type AnyRouter } from '@trpc/server';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { loadKeys } from './auth/keys.ts';
+import { createPasswordHasher } from './auth/passwords.ts';
 import { createLoginLimiter } from './auth/rate-limit.ts';
+import { sessionPurger, type PurgeSchedule } from './auth/session-purge.ts';
 import { ViewerCache } from './auth/viewer-cache.ts';
 import { pingDatabase } from './db.ts';
 import type { Env } from './env.ts';
-import { BODY_LIMIT_BYTES, trpcPlugin } from './http/trpc-plugin.ts';
-import { contextFactory } from './trpc/context.ts';
+import { clientErrorHandler } from './http/client-errors.ts';
+import { sendError } from './http/error-reply.ts';
+import { replyNotFound, replyWithError, replyWithFrameworkError } from './http/fastify-errors.ts';
+import { addSafeHeaders } from './http/response-headers.ts';
+import { BODY_LIMIT_BYTES, MAX_BATCH_SIZE, trpcPlugin } from './http/trpc-plugin.ts';
+import { admission } from './limits/admission.ts';
+import { clientIdentifier } from './limits/client-key.ts';
+import { FairShare } from './limits/fair-share.ts';
+import { sharedQuota } from './limits/quota.ts';
+import { contextFactory, type Limits } from './trpc/context.ts';
 import { appRouter } from './trpc/router.ts';
 
 export interface AppDeps {
@@ -18,6 +28,8 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   /** Tests mount extra procedures this way; production always serves `appRouter`. */
   router?: AnyRouter;
+  /** When the purge of ended sessions runs (default: soon after start-up, then hourly); false: never. */
+  sessionPurge?: Partial<PurgeSchedule> | false;
 }
 
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -32,7 +44,13 @@ function trustProxy(setting: Env['TRUST_PROXY']) {
   return (_address: string, hop: number) => hop < setting;
 }
 
-export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({
+  orm,
+  env,
+  logger,
+  router = appRouter,
+  sessionPurge = {},
+}: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -53,6 +71,12 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
     // tRPC batches put every procedure name into one path segment ("a,b,c"): 50 calls exceed the
     // default limit of 100 characters, which would turn a valid batch into a 404.
     routerOptions: { maxParamLength: 5000 },
+    // Every error in tRPC's shape, whoever detects it: a URL Fastify cannot decode, what Node's
+    // parser refuses (http/client-errors.ts); and the refusal while closing is the hook below,
+    // not Fastify's own 503, which it writes in its own shape.
+    frameworkErrors: replyWithFrameworkError,
+    clientErrorHandler,
+    return503OnClosing: false,
   });
 
   let draining = false;
@@ -62,24 +86,26 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
     draining = true;
     done();
   });
+  // New requests that still arrive (on an open keep-alive connection) are turned away.
+  app.addHook('onRequest', async (_request, reply) => {
+    if (draining)
+      return sendError(reply, new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'Server is shutting down' }));
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     // A keep-alive connection would outlive the drain; a call that finishes during shutdown
     // closes its connection, so close() completes as soon as the last call does.
     if (draining) reply.header('connection', 'close');
+    addSafeHeaders(reply, payload);
     done(null, payload);
   });
 
-  // Outside /trpc: only the health routes can fail, and a 5xx never carries internals.
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(status).send({ error: status >= 500 ? 'Internal server error' : error.message });
-  });
+  // For every route, /trpc included (tRPC answers its own errors; these are the others).
+  app.setErrorHandler(replyWithError);
+  app.setNotFoundHandler(replyNotFound);
 
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    if (draining) return reply.code(503).send({ status: 'shutting down' });
     const up = await pingDatabase(orm, READINESS_PING_TIMEOUT_MS);
     return up ? { status: 'ready' } : reply.code(503).send({ status: 'database unavailable' });
   });
@@ -87,21 +113,63 @@ export async function buildApp({ orm, env, logger, router = appRouter }: AppDeps
   const keys = await loadKeys(env);
   // Public keys for other services (and verify-only Warble processes) to check our tokens.
   app.get('/.well-known/jwks.json', (_request, reply) => {
-    if (!keys.jwks)
-      return reply.code(404).send({ error: 'No public keys: tokens are signed with a shared secret (HS256)' });
+    if (!keys.jwks) {
+      const message = 'No public keys: tokens are signed with a shared secret (HS256)';
+      return sendError(reply, new TRPCError({ code: 'NOT_FOUND', message }));
+    }
     return reply.header('cache-control', 'public, max-age=300').send(keys.jwks);
   });
 
-  const loginLimiter = createLoginLimiter(() => orm.em.getConnection().getNativeClient(), env);
+  if (sessionPurge) {
+    // Started once the app is ready, and stopped (waiting for a round in progress) before the
+    // caller closes the database.
+    const purger = sessionPurger(orm, { ...sessionPurge, retentionDays: env.SESSION_RETENTION_DAYS, logger });
+    app.addHook('onReady', (done) => {
+      purger.start();
+      done();
+    });
+    app.addHook('onClose', () => purger.stop());
+  }
   const viewers = new ViewerCache(env.AUTH_CACHE_SECONDS);
   if (env.AUTH_CACHE_SECONDS > 0) {
     const stopListening = viewers.listen(orm.config.get('clientUrl'), logger);
     app.addHook('onClose', stopListening);
   }
+  const pool = () => orm.em.getConnection().getNativeClient();
+  const limits: Limits = {
+    login: createLoginLimiter(pool, env),
+    signups: sharedQuota(pool, {
+      keyPrefix: 'signup',
+      points: env.SIGNUP_MAX_PER_ADDRESS,
+      durationSeconds: env.SIGNUP_WINDOW_SECONDS,
+      message: 'Too many signups from this address; try again later',
+    }),
+    posts: sharedQuota(pool, {
+      keyPrefix: 'posts',
+      points: env.POSTS_PER_HOUR,
+      durationSeconds: 3600,
+      message: 'Too many posts this hour; try again later',
+    }),
+    // Each client is sure of a quarter of the pool, and takes more only while half of it is free
+    // (so a newcomer finds a connection at once); two full batches may wait behind it.
+    fairShare: new FairShare({
+      capacity: Math.ceil(env.DATABASE_POOL_MAX / 2),
+      perClient: Math.max(1, Math.floor(env.DATABASE_POOL_MAX / 4)),
+      maxWaiting: 2 * MAX_BATCH_SIZE,
+    }),
+  };
+  const passwords = createPasswordHasher({ cost: env.BCRYPT_COST, queueMax: env.BCRYPT_QUEUE_MAX });
+  // Declared up front so every request object keeps one shape (Fastify's advice for speed).
+  app.decorateRequest('clientKey', '');
   await app.register(trpcPlugin, {
     prefix: '/trpc',
     router,
-    createContext: contextFactory({ orm, env, keys, loginLimiter, viewers }),
+    createContext: contextFactory({ orm, env, keys, viewers, passwords, limits }),
+    admit: admission({
+      identify: clientIdentifier(keys, env, viewers),
+      callsPerMinute: env.RATE_LIMIT_CALLS_PER_MINUTE,
+      fairShare: limits.fairShare,
+    }),
   });
   return app;
 }

@@ -1,5 +1,6 @@
 // The only module that reads process.env (a lint rule keeps it so). Everything else receives the
 // parsed, typed `Env`, which is what lets tests build an app from a plain object.
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -41,7 +42,9 @@ const blankAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 
 export const envSchema = z
   .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    // No default: unset is its own mode. Development conveniences (a generated secret, readable logs)
+    // apply whenever it is not `production`, but error internals only at exactly `development`.
+    NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: int(3000, 0, 65535),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -77,6 +80,15 @@ export const envSchema = z
     LOGIN_MAX_FAILURES: int(5, 1, 1000),
     LOGIN_WINDOW_SECONDS: int(900, 1, 86_400),
     LOGIN_MAX_FAILURES_PER_ADDRESS: int(100, 1, 100_000),
+
+    // Abuse and overload (docs/operations.md, "Limits"). 0 turns a budget off.
+    RATE_LIMIT_CALLS_PER_MINUTE: int(600, 0, 10_000_000),
+    SIGNUP_MAX_PER_ADDRESS: int(5, 0, 1_000_000),
+    SIGNUP_WINDOW_SECONDS: int(1800, 1, 604_800),
+    POSTS_PER_HOUR: int(300, 0, 1_000_000),
+    // Hashes that may wait for a bcrypt thread (one thread per core); beyond that, 503.
+    BCRYPT_QUEUE_MAX: int(4 * availableParallelism(), 0, 100_000),
+    SESSION_RETENTION_DAYS: int(7, 0, 3650),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;

@@ -1,8 +1,9 @@
-// Turns failures of the database layer into the contract's error codes. Anything not recognised
+// Turns failures of the database layer and of the limits into the contract's error codes. Anything not recognised
 // stays an INTERNAL_SERVER_ERROR whose text the error formatter hides outside development.
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { TRPCError } from '@trpc/server';
 import { KeySourceUnavailableError } from './auth/keys.ts';
+import { ClientGoneError, RetryLaterError } from './limits/retry-later.ts';
 
 // node-postgres and the OS report an unreachable or restarting server with these codes.
 const UNAVAILABLE_CODES = new Set([
@@ -46,6 +47,16 @@ function* causes(error: unknown): Generator<unknown> {
   }
 }
 
+/** A write that referred to a row that is not there (or deleted one still referred to). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  for (const cause of causes(error)) {
+    if (cause instanceof ForeignKeyConstraintViolationException) return true;
+    // The query builder's execute() passes node-postgres's error on as it is.
+    if ((cause as { code?: unknown }).code === '23503') return true; // foreign_key_violation
+  }
+  return false;
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (const cause of causes(error)) {
     const code = (cause as { code?: unknown }).code;
@@ -61,6 +72,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 export function toContractError(error: TRPCError): TRPCError {
   if (error.code !== 'INTERNAL_SERVER_ERROR') return error;
   const cause = error.cause;
+  if (cause instanceof RetryLaterError) return new TRPCError({ code: cause.code, message: cause.message, cause });
+  // Nobody reads this answer; the code keeps it out of the error log.
+  if (cause instanceof ClientGoneError)
+    return new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: cause.message, cause });
   if (cause instanceof UniqueConstraintViolationException) {
     return new TRPCError({ code: 'CONFLICT', message: 'Already exists', cause });
   }

@@ -19,8 +19,9 @@ const REDACT_PATHS = [
 
 /** `destination` is for tests; by default logs go to stdout. */
 export function createLogger(env: Pick<Env, 'NODE_ENV' | 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
-  // Readable lines for a developer at a terminal; JSON everywhere else, for log shippers.
-  const pretty = env.NODE_ENV === 'development' && process.stdout.isTTY && !destination;
+  // Readable lines for a developer at a terminal (a convenience of every mode but production, unset
+  // NODE_ENV included); JSON everywhere else, for log shippers.
+  const pretty = env.NODE_ENV !== 'production' && process.stdout.isTTY && !destination;
   const options = {
     level: env.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

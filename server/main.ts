@@ -10,6 +10,13 @@ import { createLogger } from './logger.ts';
 const env = loadEnv();
 const logger = createLogger(env);
 
+// A stop request often arrives more than once within milliseconds: a terminal's Ctrl-C reaches the
+// whole process group and `npm start` (or `node --watch`, or a cluster primary) forwards it too;
+// systemd signals every process of the unit. Repeats that close together are that one request; a
+// later one means "stop now", as close-with-grace treats a second signal.
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const REPEATED_SIGNAL_MS = 1000;
+
 /** Stops accepting, lets in-flight requests finish, and cuts the stragglers after `graceMs`. */
 async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
   const closed = app.close();
@@ -48,16 +55,38 @@ async function start(): Promise<void> {
     await database.close();
     logger.info('stopped');
   };
+  let closingSince: number | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
   // Installed before anything else can fail, so the embedded PostgreSQL always stops with us.
   const grace = closeWithGrace(
-    // The drain has its own limit; this one only catches a shutdown that hangs after it.
-    { delay: env.SHUTDOWN_GRACE_MS + 10_000, logger: { error: (message: unknown) => logger.error(message) } },
-    async ({ signal, err }) => {
+    {
+      // The drain has its own limit; this one only catches a shutdown that hangs after it.
+      delay: env.SHUTDOWN_GRACE_MS + 10_000,
+      logger: { error: (message: unknown) => logger.error(message) },
+      skip: [...STOP_SIGNALS], // handled below
+    },
+    async ({ signal = stopSignal, err }) => {
+      closingSince ??= Date.now();
       if (err) logger.fatal({ err }, 'unexpected error; shutting down');
       else logger.info({ signal }, 'shutting down');
       await shutdown();
     },
   );
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (closingSince === undefined) {
+      closingSince = Date.now();
+      stopSignal = signal;
+      grace.close();
+    } else if (Date.now() - closingSince >= REPEATED_SIGNAL_MS) {
+      logger.error({ signal }, `second ${signal}, exiting`);
+      process.exit(1);
+    }
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onStopSignal);
+  const uninstall = () => {
+    grace.uninstall();
+    for (const signal of STOP_SIGNALS) process.off(signal, onStopSignal);
+  };
 
   try {
     if (env.MIGRATE_ON_START) {
@@ -68,7 +97,7 @@ async function start(): Promise<void> {
   } catch (error) {
     const hint = (error as { code?: string }).code === 'EADDRINUSE' ? ' (set PORT to another port)' : '';
     logger.fatal({ err: error }, `cannot start: ${(error as Error).message}${hint}`);
-    grace.uninstall();
+    uninstall();
     await shutdown();
     failed();
     return;

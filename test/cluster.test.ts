@@ -15,6 +15,7 @@ import { createTestDatabase } from './helpers/database.ts';
 import { freePort } from './helpers/free-port.ts';
 import { createPost, postById } from './helpers/social.ts';
 import { freshGet } from './helpers/fresh-get.ts';
+import { UNLIMITED } from './helpers/app.ts';
 
 const CLUSTER = path.join(import.meta.dirname, '..', 'server', 'cluster.ts');
 // Bounds on waiting, far above what any of this takes: they only turn a hang into a clear failure.
@@ -188,6 +189,7 @@ const baseEnv = () => ({
   NODE_ENV: 'production',
   JWT_SECRET: randomBytes(32).toString('hex'),
   BCRYPT_COST: '4',
+  ...UNLIMITED,
 });
 
 describe.runIf(process.platform === 'linux')('npm run start:cluster', () => {

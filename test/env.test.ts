@@ -1,4 +1,8 @@
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadKeys } from '../server/auth/keys.ts';
 import { parseEnv } from '../server/env.ts';
 import { startServerProcess } from './helpers/server-process.ts';
 
@@ -10,7 +14,7 @@ describe('configuration', () => {
     expect(result.env).toMatchObject({
       HOST: '127.0.0.1',
       PORT: 3000,
-      NODE_ENV: 'development',
+      NODE_ENV: undefined,
       DATABASE_URL: undefined,
       JWT_ALGORITHM: 'HS256',
       JWT_ISSUER: 'warble',
@@ -50,6 +54,29 @@ describe('configuration', () => {
       expect(result.problems.some((line) => line.startsWith(`${name}:`))).toBe(true);
     }
     expect(result.problems.join('\n')).not.toMatch(/hunter2|too-short-secret/);
+  });
+
+  it('leaves NODE_ENV unset (not development) when it is missing or blank, and needs no secret then', () => {
+    for (const source of [{}, { NODE_ENV: '' }]) {
+      const result = parseEnv(source);
+      expect(result.ok && result.env.NODE_ENV).toBeUndefined();
+    }
+    expect(parseEnv({ NODE_ENV: 'staging' })).toMatchObject({
+      ok: false,
+      problems: [expect.stringMatching(/^NODE_ENV:/)],
+    });
+  });
+
+  it('keeps the development conveniences when NODE_ENV is unset: a secret is generated under DATA_DIR', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'warble-env-'));
+    try {
+      const result = parseEnv({ DATA_DIR: dataDir });
+      if (!result.ok) throw new Error(result.problems.join('; '));
+      expect((await loadKeys(result.env)).signing).not.toBeNull();
+      await access(path.join(dataDir, 'jwt-secret'));
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('requires an explicit secret in production', () => {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { parseEnv, type Env } from '../server/env.ts';
 import { startTestApp, testEnv, useTestApp } from './helpers/app.ts';
 import { testRouter } from './helpers/test-router.ts';
 
@@ -15,7 +17,19 @@ const call = async (url: string, path: string, init?: RequestInit) => {
 const mutate = (url: string, path: string, input: unknown) =>
   call(url, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input) });
 
-describe('errors in production (NODE_ENV unset counts as production too)', () => {
+/** An environment without NODE_ENV at all (as a shell that never set it), or with `nodeEnv`. */
+function envWith(nodeEnv?: 'test'): Env {
+  const result = parseEnv({
+    JWT_SECRET: randomBytes(32).toString('base64url'),
+    BCRYPT_COST: '4',
+    LOG_LEVEL: 'silent',
+    ...(nodeEnv ? { NODE_ENV: nodeEnv } : {}),
+  });
+  if (!result.ok) throw new Error(result.problems.join('; '));
+  return result.env;
+}
+
+describe('errors in production', () => {
   const t = useTestApp({ router: testRouter });
 
   it('masks an unexpected failure as INTERNAL_SERVER_ERROR "Internal server error", without a stack', async () => {
@@ -52,6 +66,31 @@ describe('errors in production (NODE_ENV unset counts as production too)', () =>
       await t.db.admin(`alter database "${t.db.name}" allow_connections true`);
     }
     expect((await call(t.url, 'test.ping')).status).toBe(200);
+  });
+});
+
+describe.each([
+  ['unset', undefined],
+  ['test', 'test' as const],
+])('errors with NODE_ENV %s: masked as in production', (_name, nodeEnv) => {
+  const t = useTestApp({ router: testRouter, env: envWith(nodeEnv) });
+
+  it('answers a crash with "Internal server error", without the message or a stack', async () => {
+    expect(t.env.NODE_ENV).toBe(nodeEnv);
+    const { status, body, text } = await call(t.url, 'test.crash');
+    expect(status).toBe(500);
+    expect(body.error.message).toBe('Internal server error');
+    expect(body.error.data.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(body.error.data.stack).toBeUndefined();
+    expect(text).not.toMatch(/secret_table|\/srv\/|\.ts:|node_modules/);
+  });
+
+  it('never shows SQL text or the database message', async () => {
+    const { status, body, text } = await call(t.url, 'test.badSql');
+    expect(status).toBe(500);
+    expect(body.error.message).toBe('Internal server error');
+    expect(body.error.data.stack).toBeUndefined();
+    expect(text).not.toMatch(/secret_table|select|relation|node_modules/i);
   });
 });
 

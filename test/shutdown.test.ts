@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { startServerProcess } from './helpers/server-process.ts';
 import { mutate } from './helpers/trpc.ts';
 import { freshGet } from './helpers/fresh-get.ts';
+import { UNLIMITED } from './helpers/app.ts';
 
 const LOGINS = 12;
 // Bounds on waiting, far above what any of this takes: they only turn a hang into a clear failure.
@@ -44,6 +45,7 @@ describe('graceful shutdown of the server process', () => {
         JWT_SECRET: randomBytes(32).toString('hex'),
         // The production cost: each login is a quarter of a second of CPU, so they queue up.
         BCRYPT_COST: '12',
+        ...UNLIMITED,
       });
       // However the test ends (a timeout included), the process does not outlive it.
       onTestFinished(() => {

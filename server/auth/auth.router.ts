@@ -5,8 +5,8 @@ import { protectedProcedure, publicProcedure, router, unauthorized } from '../tr
 import type { Context } from '../trpc/context.ts';
 import { findUserByUsername, loadProfile, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
-import { hashPassword, needsRehash, passwordSchema, verifyPassword } from './passwords.ts';
-import { TooManyAttemptsError } from './rate-limit.ts';
+import { ClientGoneError, RetryLaterError } from '../limits/retry-later.ts';
+import { needsRehash, passwordSchema } from './passwords.ts';
 import { createSession, liveSessions, revokeAllSessions, revokeSessionOf, rotateRefreshToken } from './sessions.ts';
 import type { Session } from './session.entity.ts';
 import { issueAccessToken } from './tokens.ts';
@@ -16,6 +16,9 @@ const refreshTokenInput = z.strictObject({ refreshToken: z.string().min(1).max(2
 
 const LOGIN_FAILED = 'Invalid username or password';
 const REFRESH_FAILED = 'Invalid refresh token';
+
+/** The hash line refused the call or its caller left first: no password was hashed. */
+const neverHashed = (error: unknown) => error instanceof RetryLaterError || error instanceof ClientGoneError;
 
 function requireIssuer(ctx: Context): Buffer {
   if (!ctx.keys.signing || !ctx.keys.refreshDerivationKey) {
@@ -35,11 +38,20 @@ function tokenPair(ctx: Context, session: Session, refreshToken: string) {
 }
 
 export const authRouter = router({
-  signup: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input }) => {
-    const user = ctx.em.create(User, {
-      username: input.username,
-      passwordHash: await hashPassword(input.password, ctx.env.BCRYPT_COST),
-    });
+  signup: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input, signal }) => {
+    // Before bcrypt, per address and across processes: each signup costs a hash.
+    await ctx.limits.signups.take(ctx.addressKey);
+    let passwordHash: string;
+    try {
+      passwordHash = await ctx.passwords.hash(input.password, { purpose: 'signup', signal });
+    } catch (error) {
+      if (neverHashed(error)) await ctx.limits.signups.giveBack(ctx.addressKey);
+      throw error;
+    }
+    // The caller left while we hashed: nobody would learn the account exists (a retry would then
+    // say the name is taken), so it is not created.
+    if (signal?.aborted) throw new ClientGoneError();
+    const user = ctx.em.create(User, { username: input.username, passwordHash });
     try {
       await ctx.em.flush();
     } catch (error) {
@@ -51,29 +63,29 @@ export const authRouter = router({
     return { id: user.id, username: user.username, createdAt: user.createdAt.toISOString() };
   }),
 
-  login: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input }) => {
+  login: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input, signal }) => {
     requireIssuer(ctx);
+    // Before bcrypt: a locked-out username or a flooding address costs us a query, not 250 ms.
+    const attempt = await ctx.limits.login.attempt(input.username, ctx.addressKey);
+    let user: User | null;
+    let matches: boolean;
     try {
-      // Before bcrypt: a locked-out username or a flooding address costs us a query, not 250 ms.
-      await ctx.loginLimiter.attempt(input.username, ctx.clientAddress);
+      user = await findUserByUsername(ctx.em, input.username, { withPassword: true });
+      // Unknown user and wrong password: the same compare cost and the same answer.
+      matches = await ctx.passwords.verify(input.password, user?.passwordHash, { purpose: 'login', signal });
     } catch (error) {
-      if (!(error instanceof TooManyAttemptsError)) throw error;
-      throw new TRPCError({
-        code: 'TOO_MANY_REQUESTS',
-        message: 'Too many failed logins; try again later',
-        cause: error,
-      });
+      // No verdict (the line was full, the caller left, the database failed): it was no guess.
+      await attempt.cancelled().catch(() => {});
+      throw error;
     }
-    const user = await findUserByUsername(ctx.em, input.username, { withPassword: true });
-    // Unknown user and wrong password: the same compare cost and the same answer.
-    if (!(await verifyPassword(input.password, user?.passwordHash, ctx.env.BCRYPT_COST)) || !user) {
-      await ctx.loginLimiter.failed(input.username);
+    if (!matches || !user) {
+      await attempt.failed();
       throw new TRPCError({ code: 'UNAUTHORIZED', message: LOGIN_FAILED });
     }
-    await ctx.loginLimiter.succeeded(input.username, ctx.clientAddress);
+    await attempt.succeeded();
     // BCRYPT_COST was raised (or lowered) since this hash was made: the password is at hand, redo it.
     if (needsRehash(user.passwordHash, ctx.env.BCRYPT_COST)) {
-      user.passwordHash = await hashPassword(input.password, ctx.env.BCRYPT_COST);
+      user.passwordHash = await ctx.passwords.hash(input.password, { purpose: 'login', signal });
     }
     const { session, refreshToken } = await createSession(ctx.em, user, {
       userAgent: ctx.userAgent,

@@ -13,6 +13,11 @@ export interface Viewer {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** The token of an `Authorization: Bearer …` header, or undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return (authorization && BEARER.exec(authorization)?.[1]) || undefined;
+}
+
 /**
  * The viewer for an Authorization header, or null when there is none or it is not valid. A valid
  * signature is not enough: the user must still exist and the session must not be revoked (logout,
@@ -28,7 +33,7 @@ export async function authenticate(
   cache: ViewerCache,
   authorization: string | undefined,
 ): Promise<Viewer | null> {
-  const token = authorization && BEARER.exec(authorization)?.[1];
+  const token = bearerToken(authorization);
   if (!token) return null;
   return cache.lookup(token, async () => {
     const claims = await verifyAccessToken(keys, env, token);

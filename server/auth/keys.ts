@@ -80,7 +80,7 @@ function parsePublicKeys(value: string, algorithm: Algorithm): KeyObject[] {
   return keys;
 }
 
-/** Development only: a secret made on first start and kept, so tokens survive restarts. */
+/** Outside production only: a secret made on first start and kept, so tokens survive restarts. */
 async function developmentSecret(dataDir: string): Promise<string> {
   const file = path.resolve(dataDir, 'jwt-secret');
   try {

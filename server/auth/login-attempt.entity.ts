@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import { RATE_LIMIT_TABLE } from './rate-limit.ts';
+import { RATE_LIMIT_TABLE } from '../limits/quota.ts';
 
 /**
  * The counters of rate-limiter-flexible's PostgreSQL store (see rate-limit.ts), in the layout it

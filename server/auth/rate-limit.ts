@@ -1,93 +1,113 @@
 // Brute-force protection for logins, kept in PostgreSQL so that every server process sharing the
 // database enforces the same counts.
-import type { Pool } from 'pg';
-import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Env } from '../env.ts';
+import { lazyLimiter, refusal, type PoolSource } from '../limits/quota.ts';
 
-export const RATE_LIMIT_TABLE = 'login_attempts';
-
-export class TooManyAttemptsError extends Error {
-  override name = 'TooManyAttemptsError';
-  readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number) {
-    super('too many failed logins');
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
+const TOO_MANY = 'Too many failed logins; try again later';
 
 type LimitEnv = Pick<Env, 'LOGIN_MAX_FAILURES' | 'LOGIN_WINDOW_SECONDS' | 'LOGIN_MAX_FAILURES_PER_ADDRESS'>;
 
+/** One login attempt that passed the limits; exactly one of its methods ends it. */
+export interface LoginAttempt {
+  /** Wrong password or unknown user: the attempt stays counted. */
+  failed(): Promise<void>;
+  /** Correct password: the username's count starts over; the address gets its attempt back. */
+  succeeded(): Promise<void>;
+  /** The password was never checked (server busy, caller gone): both counts get it back. */
+  cancelled(): Promise<void>;
+}
+
 /**
- * Two counts with two jobs. Per address, every attempt is counted *before* bcrypt runs (one
- * atomic upsert) and given back on success: a flood from one client is shed at the limit however
- * many requests it has in flight. Per username, only *failures* count, checked before bcrypt:
- * several devices of one user logging in at once must not lock the account out.
+ * Every attempt is counted *before* bcrypt runs, per username and per address, by one atomic
+ * upsert each: however many guesses arrive at once, at most LOGIN_MAX_FAILURES of them reach the
+ * password check. A correct password gives the attempt back (and clears the username's count), so
+ * only failures add up. Attempts over the limit while others for the same username are still being
+ * checked in this process wait for those to finish and then count again: one user's devices logging
+ * in together all get through, because the first success clears the count for the rest.
  */
 export interface LoginLimiter {
-  /** Before the password is checked: TooManyAttemptsError when either count is used up. */
-  attempt(username: string, address: string): Promise<void>;
-  /** A wrong password (or unknown user). */
-  failed(username: string): Promise<void>;
-  /** A correct password: the username's count starts over, and the attempt is given back to the address. */
-  succeeded(username: string, address: string): Promise<void>;
+  /** Before the password is checked; throws RetryLaterError (TOO_MANY_REQUESTS) when a count is used up. */
+  attempt(username: string, address: string): Promise<LoginAttempt>;
 }
 
-function limitersOn(pool: Pool, env: LimitEnv) {
-  const common = { storeClient: pool, storeType: 'pool', tableName: RATE_LIMIT_TABLE, tableCreated: true } as const;
-  return {
-    byUsername: new RateLimiterPostgres({
-      ...common,
-      keyPrefix: 'user',
-      points: env.LOGIN_MAX_FAILURES,
-      duration: env.LOGIN_WINDOW_SECONDS,
-    }),
-    byAddress: new RateLimiterPostgres({
-      ...common,
-      keyPrefix: 'addr',
-      points: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
-      duration: env.LOGIN_WINDOW_SECONDS,
-    }),
-  };
-}
+export function createLoginLimiter(pool: PoolSource, env: LimitEnv): LoginLimiter {
+  const byUsername = lazyLimiter(pool, {
+    keyPrefix: 'user',
+    points: env.LOGIN_MAX_FAILURES,
+    durationSeconds: env.LOGIN_WINDOW_SECONDS,
+  });
+  const byAddress = lazyLimiter(pool, {
+    keyPrefix: 'addr',
+    points: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
+    durationSeconds: env.LOGIN_WINDOW_SECONDS,
+  });
+  // Attempts of this process whose password check has not finished, per username.
+  const inFlight = new Map<string, Set<Promise<void>>>();
 
-/** `pool` is asked for on first use, so building the app never needs the database up. */
-export function createLoginLimiter(pool: () => Promise<Pool>, env: LimitEnv): LoginLimiter {
-  let limiters: Promise<ReturnType<typeof limitersOn>> | undefined;
-  const get = () =>
-    (limiters ??= pool().then(
-      (client) => limitersOn(client, env),
-      (error: unknown) => {
-        limiters = undefined;
-        throw error;
-      },
-    ));
-  // Usernames are unique case-insensitively, so ADA and ada share one count.
-  const userKey = (username: string) => username.toLowerCase();
+  /** Counts one attempt for the username, waiting while this process still checks earlier ones. */
+  async function countUsername(key: string): Promise<void> {
+    for (;;) {
+      const rejection = await (
+        await byUsername()
+      )
+        .consume(key)
+        .then(() => undefined)
+        .catch((error: unknown) => {
+          if (error instanceof RateLimiterRes) return error;
+          throw error; // the database failed
+        });
+      if (!rejection) return;
+      const pending = inFlight.get(key);
+      if (!pending?.size) refusal(rejection, TOO_MANY);
+      await Promise.allSettled(pending);
+    }
+  }
 
-  const refuse = (state: RateLimiterRes) => new TooManyAttemptsError(Math.max(1, Math.ceil(state.msBeforeNext / 1000)));
+  /** Marks an attempt of `key` as being checked until `end` runs (waiters above look at these). */
+  function track(key: string) {
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const pending = inFlight.get(key) ?? new Set();
+    inFlight.set(key, pending.add(done));
+    return async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+      } finally {
+        pending.delete(done);
+        if (!pending.size && inFlight.get(key) === pending) inFlight.delete(key);
+        settle();
+      }
+    };
+  }
 
   return {
     async attempt(username, address) {
-      const { byUsername, byAddress } = await get();
-      const failures = await byUsername.get(userKey(username));
-      if (failures && failures.consumedPoints >= env.LOGIN_MAX_FAILURES) throw refuse(failures);
+      // Usernames are unique case-insensitively, so ADA and ada share one count.
+      const key = username.toLowerCase();
+      await countUsername(key);
+      // At once, before anything else can wait: attempts refused meanwhile must see this one.
+      const end = track(key);
       try {
-        await byAddress.consume(address);
+        await (await byAddress()).consume(address);
       } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection; // the database failed
-        throw refuse(rejection);
+        await end(async () => (await byUsername()).reward(key, 1));
+        refusal(rejection, TOO_MANY);
       }
-    },
-    async failed(username) {
-      const { byUsername } = await get();
-      // Over the limit it "rejects", which only means the count is full: this attempt is already a 401.
-      await byUsername.consume(userKey(username)).catch((rejection: unknown) => {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      });
-    },
-    async succeeded(username, address) {
-      const { byUsername, byAddress } = await get();
-      await Promise.all([byUsername.delete(userKey(username)), byAddress.reward(address, 1)]);
+      const both = () => Promise.all([byUsername(), byAddress()]);
+      return {
+        failed: () => end(async () => {}),
+        succeeded: () =>
+          end(async () => {
+            const [user, addr] = await both();
+            await Promise.all([user.delete(key), addr.reward(address, 1)]);
+          }),
+        cancelled: () =>
+          end(async () => {
+            const [user, addr] = await both();
+            await Promise.all([user.reward(key, 1), addr.reward(address, 1)]);
+          }),
+      };
     },
   };
 }

@@ -20,6 +20,21 @@ export const SessionSchema = defineEntity({
     userAgent: p.string().length(512).nullable(),
     ipAddress: p.string().length(64).nullable(),
   },
+  triggers: [
+    {
+      // A live session deleted outside the app's revocation path (above all by deleting its user,
+      // which cascades) tells every process's token cache to forget it, as a revocation does
+      // (auth/viewer-cache.ts, same channel and payload), when the deleting transaction commits.
+      // Ended sessions cannot be cached: their purge (auth/session-purge.ts) sends nothing.
+      name: 'notify_deleted',
+      timing: 'after',
+      events: ['delete'],
+      forEach: 'row',
+      // As PostgreSQL prints it back, so that the schema diff finds nothing to change.
+      when: '((old.revoked_at IS NULL) AND (old.expires_at > now()))',
+      body: "perform pg_notify('warble_sessions_revoked', json_build_object('sessionId', old.id)::text); return null;",
+    },
+  ],
 });
 
 export class Session extends SessionSchema.class {

@@ -97,10 +97,15 @@ export function revokeAllSessions(em: EntityManager, userId: string): Promise<nu
   );
 }
 
+// auth.sessions lists this many at most: a script that logs in over and over must not make the
+// list (and its answer) grow without bound. The newest are the ones a person recognises.
+export const LISTED_SESSIONS_MAX = 50;
+
+/** The user's live sessions, most recently used first, at most LISTED_SESSIONS_MAX of them. */
 export function liveSessions(em: EntityManager, userId: string): Promise<Session[]> {
   return em.find(
     Session,
     { user: userId, revokedAt: null, expiresAt: { $gt: new Date() } },
-    { orderBy: { lastUsedAt: 'desc', id: 'desc' } },
+    { orderBy: { lastUsedAt: 'desc', id: 'desc' }, limit: LISTED_SESSIONS_MAX },
   );
 }

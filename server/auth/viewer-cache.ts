@@ -70,6 +70,11 @@ export class ViewerCache {
     return pending;
   }
 
+  /** The caller of `token` if it is remembered; never verifies. */
+  peek(token: string): Viewer | undefined {
+    return this.enabled ? this.#entries.get(token) : undefined;
+  }
+
   forget(revoked: Revoked): void {
     this.#generation++;
     // Requests from now on verify afresh; ones already waiting keep the answer they asked for.

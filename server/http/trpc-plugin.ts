@@ -1,68 +1,58 @@
-// Mounts the tRPC router on Fastify and makes the failures that Fastify detects before tRPC runs
-// (body too large, not JSON) answer in tRPC's error shape, so every client sees one format.
+// Mounts the tRPC router on Fastify, behind the transport checks that run before tRPC does (the
+// method, the content type), which answer in tRPC's error shape like every other error. Errors
+// Fastify raises itself (a body too large) go to the app's error handler (fastify-errors.ts).
 import { TRPCError, type AnyRouter } from '@trpc/server';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-// tRPC exports its shape builder only here; it is what its own adapters use to format errors.
-import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TooManyAttemptsError } from '../auth/rate-limit.ts';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { retryAfterOf } from '../limits/retry-later.ts';
 import type { Context } from '../trpc/context.ts';
+import { sendError } from './error-reply.ts';
 
-const MAX_BATCH_SIZE = 50;
-export const BODY_LIMIT_BYTES = 1024 * 1024;
+export { BODY_LIMIT_BYTES } from './body-limit.ts';
+
+export const MAX_BATCH_SIZE = 50;
 
 export interface TrpcPluginOptions {
   router: AnyRouter;
   createContext: (options: CreateFastifyContextOptions) => Context;
+  /** Runs after the transport checks, before tRPC: the budget and the door (limits/admission.ts). */
+  admit: onRequestAsyncHookHandler;
 }
 
-const FASTIFY_STATUS_TO_CODE: Partial<Record<number, TRPCError['code']>> = {
-  400: 'BAD_REQUEST',
-  408: 'TIMEOUT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-};
+// Queries are GETs, mutations POSTs; any other method is refused, with this `Allow` header.
+const ALLOWED_METHODS = 'GET, POST';
+
+const procedurePath = (request: FastifyRequest) => (request.params as { path?: string }).path;
 
 function isJson(request: FastifyRequest): boolean {
   const type = request.headers['content-type'];
   return typeof type === 'string' && /^application\/json\s*(;|$)/i.test(type);
 }
 
-export async function trpcPlugin(scope: FastifyInstance, { router, createContext }: TrpcPluginOptions) {
-  const sendError = (request: FastifyRequest, reply: FastifyReply, error: TRPCError) => {
-    const path = (request.params as { path?: string } | undefined)?.path;
-    // The router's errorFormatter runs here too, so these errors look like every other one.
-    const shape: unknown = getErrorShape({
-      config: router._def._config,
-      error,
-      type: 'unknown',
-      path,
-      input: undefined,
-      ctx: undefined,
-    });
-    return reply.code(getHTTPStatusCodeFromError(error)).send({ error: shape });
-  };
+export async function trpcPlugin(scope: FastifyInstance, { router, createContext, admit }: TrpcPluginOptions) {
+  // The one place that decides which methods /trpc answers (405 for PUT, DELETE, HEAD, OPTIONS…).
+  // CORS preflights (OPTIONS from a listed origin) are to be answered here, before this refusal.
+  scope.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'POST') {
+      reply.header('allow', ALLOWED_METHODS);
+      const error = new TRPCError({
+        code: 'METHOD_NOT_SUPPORTED',
+        message: 'Only GET (queries) and POST (mutations) are supported',
+      });
+      return sendError(reply, error, procedurePath(request));
+    }
+  });
 
   // JSON only (no form posts, no octet streams): a POST with any other body type is refused
   // before anything reads it.
   scope.addHook('onRequest', async (request, reply) => {
     if (request.method === 'POST' && !isJson(request)) {
-      return sendError(
-        request,
-        reply,
-        new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' }),
-      );
+      const error = new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
+      return sendError(reply, error, procedurePath(request));
     }
   });
 
-  scope.setErrorHandler((error: FastifyError, request, reply) => {
-    const code = error.statusCode === undefined ? undefined : FASTIFY_STATUS_TO_CODE[error.statusCode];
-    if (!code) request.log.error({ err: error }, 'unexpected error outside tRPC');
-    const message =
-      code === 'PAYLOAD_TOO_LARGE' ? `Request body is larger than ${BODY_LIMIT_BYTES} bytes` : error.message;
-    return sendError(request, reply, new TRPCError({ code: code ?? 'INTERNAL_SERVER_ERROR', message, cause: error }));
-  });
+  scope.addHook('onRequest', admit);
 
   await scope.register(fastifyTRPCPlugin<AnyRouter>, {
     trpcOptions: {
@@ -70,14 +60,13 @@ export async function trpcPlugin(scope: FastifyInstance, { router, createContext
       createContext,
       maxBatchSize: MAX_BATCH_SIZE,
       responseMeta({ errors }) {
-        // TOO_MANY_REQUESTS tells the client when to come back (RFC 9110 §10.2.3).
-        const retryAfter = errors
-          .map((error) => (error.cause instanceof TooManyAttemptsError ? error.cause.retryAfterSeconds : 0))
-          .reduce((longest, seconds) => Math.max(longest, seconds), 0);
+        // A limit tells the client when to come back (RFC 9110 §10.2.3); in a batch, the latest.
+        const retryAfter = Math.max(0, ...errors.map(retryAfterOf));
         return retryAfter ? { headers: { 'retry-after': String(retryAfter) } } : {};
       },
       onError({ error, path, req }) {
         // Client mistakes are routine; only failures of ours deserve an error line with the cause.
+        // A caller that left (CLIENT_CLOSED_REQUEST) is routine too.
         if (error.code === 'INTERNAL_SERVER_ERROR')
           req.log.error({ err: error.cause ?? error, path }, 'procedure failed');
         else req.log.debug({ code: error.code, path }, error.message);

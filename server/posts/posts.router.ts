@@ -29,6 +29,8 @@ const notFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'Post not fou
 
 export const postsRouter = router({
   create: protectedProcedure.input(z.strictObject({ body: bodySchema })).mutation(async ({ ctx, input }) => {
+    // POSTS_PER_HOUR, counted across processes; a valid body is needed to spend one.
+    await ctx.limits.posts.take(ctx.user.id);
     // The author is always the caller: the input has no field that could say otherwise.
     const post = ctx.em.create(Post, { author: ctx.em.getReference(User, ctx.user.id), body: input.body });
     await ctx.em.flush();

@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z, ZodError } from 'zod';
-import { toContractError } from '../errors.ts';
+import { isForeignKeyViolation, toContractError } from '../errors.ts';
+import { retryAfterOf } from '../limits/retry-later.ts';
 import type { Context } from './context.ts';
 
 const INTERNAL_MESSAGE = 'Internal server error';
@@ -15,7 +16,8 @@ const t = initTRPC.context<Context>().create({
   // Explicit: tRPC otherwise guesses from NODE_ENV and leaks stacks (and SQL text) when it guesses wrong.
   isDev: false,
   errorFormatter({ shape, error, ctx }) {
-    // Without a context (it failed to build) we cannot know the mode: assume production.
+    // Internals only at exactly NODE_ENV=development: unset and `test` mask like production. Without
+    // a context (it failed to build) we cannot know the mode: assume production.
     const development = ctx?.env.NODE_ENV === 'development';
     // A plain type, not zod's: it is part of the client SDK's public types.
     const zodError: FieldIssues | null =
@@ -23,6 +25,8 @@ const t = initTRPC.context<Context>().create({
     const hide = error.code === 'INTERNAL_SERVER_ERROR' && !development;
     // tRPC passes JSON.parse's own message on, which quotes the input back: say it plainly.
     const notJson = error.cause instanceof SyntaxError;
+    // Seconds until a limit lets the client in again (limits/retry-later.ts); 0 for other errors.
+    const retryAfter = retryAfterOf(error);
     let message = shape.message;
     if (zodError) message = 'Invalid input';
     else if (hide) message = INTERNAL_MESSAGE;
@@ -35,6 +39,8 @@ const t = initTRPC.context<Context>().create({
         httpStatus: shape.data.httpStatus,
         path: shape.data.path,
         zodError,
+        // Also in the body: a streamed (jsonl) answer's headers left before the error happened.
+        ...(retryAfter ? { retryAfter } : {}),
         // Stacks help only with our own failures, and only a developer may see them.
         ...(development && error.code === 'INTERNAL_SERVER_ERROR' ? { stack: error.stack } : {}),
       },
@@ -45,9 +51,19 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const mergeRouters = t.mergeRouters;
 
-/** Every procedure starts here, so database failures reach clients with the contract's codes. */
-export const publicProcedure = t.procedure.use(async ({ next }) => {
-  const result = await next();
+/**
+ * Every procedure starts here: it runs within its client's fair share of the database
+ * (limits/fair-share.ts), and failures of the database or of a limit reach clients with the
+ * contract's codes.
+ */
+export const publicProcedure = t.procedure.use(async ({ ctx, signal, next }) => {
+  const result = await ctx.limits.fairShare
+    .run(ctx.clientKey, signal, () => next())
+    .catch((error: unknown) => {
+      throw toContractError(
+        error instanceof TRPCError ? error : new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: error }),
+      );
+    });
   if (!result.ok) throw toContractError(result.error);
   return result;
 });
@@ -59,8 +75,23 @@ export const unauthorized = () => new TRPCError({ code: 'UNAUTHORIZED', message:
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const user = await ctx.viewer();
   if (!user) throw unauthorized();
-  return next({ ctx: { user } });
+  const result = await next({ ctx: { user } });
+  // A user deleted from the database takes their sessions along, and every process hears of it
+  // (a trigger NOTIFYs the revocation channel), but a call may still have found the caller in the
+  // token cache just before. Its write then refers to a user row that is gone (a foreign-key
+  // failure): that token is void, as for any removed session, rather than a server error.
+  if (!result.ok && isForeignKeyViolation(result.error) && !(await userExists(ctx.em, user.id))) {
+    ctx.viewers.forget({ userId: user.id });
+    throw unauthorized();
+  }
+  return result;
 });
+
+async function userExists(em: Context['em'], id: string): Promise<boolean> {
+  // Straight to the database: the request's EntityManager may still hold the failed write.
+  const rows = await em.getConnection().execute<unknown[]>('select 1 from "users" where "id" = ?', [id]);
+  return rows.length > 0;
+}
 
 /**
  * Public, but personalised when a token comes along (`ctx.user` or null). A token that is sent

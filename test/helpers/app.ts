@@ -10,6 +10,14 @@ import { parseEnv, type Env } from '../../server/env.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
+/** Every abuse limit off (0), for servers that tests and benchmarks drive at machine speed. */
+export const UNLIMITED = {
+  RATE_LIMIT_CALLS_PER_MINUTE: '0',
+  SIGNUP_MAX_PER_ADDRESS: '0',
+  POSTS_PER_HOUR: '0',
+  BCRYPT_QUEUE_MAX: '100000',
+} as const;
+
 /** Production settings (so errors are masked as clients will see them), fast bcrypt, no logs. */
 export function testEnv(overrides: Record<string, string> = {}): Env {
   const result = parseEnv({
@@ -17,6 +25,8 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
     JWT_SECRET: randomBytes(32).toString('base64url'),
     BCRYPT_COST: '4',
     LOG_LEVEL: 'silent',
+    // Tests call far faster than a person: the abuse limits are off unless a test sets them.
+    ...UNLIMITED,
     ...overrides,
   });
   if (!result.ok) throw new Error(`bad test environment: ${result.problems.join('; ')}`);
