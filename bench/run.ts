@@ -4,8 +4,9 @@
 // same machine: a bare node:http server (the ceiling) and a tRPC + Fastify "hello" (the peer).
 // Starts what it needs (the embedded PostgreSQL, loaded by bench/seed.ts if empty; the three
 // servers, pinned to their own cores), measures closed-loop throughput and open-loop latency in
-// interleaved rounds, checks the goals of issue #7 and writes JSON, Markdown and SVG
-// under --out. Goals that are missed are reported, not fatal: the exit code is 1 only on errors.
+// interleaved rounds, then a bystander's latency while one address floods (issue #12), checks the
+// goals of issues #7 and #12 and writes JSON, Markdown and SVG under --out. Goals that are missed
+// are reported, not fatal: the exit code is 1 only on errors.
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { pino } from 'pino';
@@ -14,7 +15,15 @@ import { createLogger } from '../server/logger.ts';
 import { RssSampler, rssBytes } from './lib/children.ts';
 import { findExecutable, pinSelf, planPinning } from './lib/cpu.ts';
 import { benchDatabaseEnv, dataSize, openBenchDatabase, seedIfEmpty } from './lib/database.ts';
-import { cleanUp, prepareUsers, signUpLoginUsers, typicalUsers, type LoginUser } from './lib/fixtures.ts';
+import {
+  busiestAuthor,
+  cleanUp,
+  prepareUsers,
+  signUpLoginUsers,
+  typicalUsers,
+  type LoginUser,
+} from './lib/fixtures.ts';
+import { floodPhase } from './lib/flood.ts';
 import { collectMeta } from './lib/meta.ts';
 import { preparePgbench, type Pgbench } from './lib/pgbench.ts';
 import { bcryptHashMs, closedLoopRounds, loginStorm, openLoopRounds, warmUp, type PhaseContext } from './lib/phases.ts';
@@ -86,6 +95,7 @@ async function main(): Promise<void> {
     peer: servers.peer.origin,
     warble: servers.warble.origin,
     warbleBeside: servers.warbleBeside.origin,
+    warbleDefaults: servers.warbleDefaults.origin,
   };
 
   // Fixtures, through the API: tokens, deep cursors, and fresh accounts for logins.
@@ -167,6 +177,26 @@ async function main(): Promise<void> {
           options.duration,
         )
       : null;
+  // Last: the flood leaves the most behind (a grown heap, connections being torn down).
+  const author = await busiestAuthor(em(), runStart);
+  // Twice: with only the fair share between the flood and the bystander, then with the production
+  // defaults (the flood's address also has its call budget), where the bystanders are four users.
+  const floodRun = (server: 'warble' | 'warbleDefaults', bystanders: typeof users) =>
+    floodPhase(ctx, {
+      server,
+      bystanders,
+      author,
+      connections: options.floodConnections,
+      durationSeconds: options.duration,
+    }).catch((error: unknown) => {
+      // The other phases' figures are still worth writing: report the failure, exit 1 afterwards.
+      log(`flood phase (${server}) failed: ${(error as Error).stack ?? String(error)}`);
+      notes.push(`**the flood phase (${server}) failed: ${(error as Error).message}**`);
+      process.exitCode = 1;
+      return null;
+    });
+  const floodFairShare = await floodRun('warble', users.slice(0, 1));
+  const flood = await floodRun('warbleDefaults', users.slice(0, 4));
 
   const rssMax = rss.max;
   const results: Omit<Results, 'goals'> = {
@@ -194,6 +224,8 @@ async function main(): Promise<void> {
     closedLoop: closed,
     openLoop: open,
     storm,
+    flood,
+    floodFairShare,
     bcrypt: {
       cost: BCRYPT_COST,
       hashMs,

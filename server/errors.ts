@@ -1,5 +1,6 @@
-// Turns failures of the database layer and of the limits into the contract's error codes. Anything not recognised
-// stays an INTERNAL_SERVER_ERROR whose text the error formatter hides outside development.
+// Turns failures of the database layer and of the limits into the contract's error codes.
+// Anything not recognised stays an INTERNAL_SERVER_ERROR whose text the error formatter hides
+// outside development.
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { TRPCError } from '@trpc/server';
 import { KeySourceUnavailableError } from './auth/keys.ts';

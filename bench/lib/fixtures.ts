@@ -80,6 +80,24 @@ export async function typicalUsers(em: EntityManager, count: number) {
   return rows.map((row) => ({ id: row.id, username: row.username, follows: Number(row.follows) }));
 }
 
+/**
+ * The bench user with the most live posts written before `before` (not counting what this run's
+ * posts.create added): whose pages of posts.byUser are the largest answers.
+ */
+export async function busiestAuthor(em: EntityManager, before: Date): Promise<{ username: string; posts: number }> {
+  const [row] = await em.getConnection().execute<{ username: string; posts: string }[]>(
+    `select u.username, count(*) as posts
+     from posts p join users u on u.id = p.author_id
+     where p.deleted_at is null and p.created_at < ? and u.username like 'bench\\_%'
+     group by u.username
+     order by count(*) desc, u.username
+     limit 1`,
+    [before],
+  );
+  if (!row) throw new Error('no bench_ user has posts');
+  return { username: row.username, posts: Number(row.posts) };
+}
+
 /** Logs each user in (a few at a time) and walks `pages` timeline pages to its deep cursor. */
 export async function prepareUsers(
   origin: string,

@@ -19,6 +19,7 @@ const HELP = `Usage: npm run bench -- [options]
   --login-connections N  connections of the closed-loop login run (default 4)
   --storm-rate N         logins per second during the login storm (default 5)
   --pgbench-clients N    pgbench connections for the timeline's SQL (default 8)
+  --flood-connections N  connections of the one address that floods Warble beside a bystander (default 100)
   --seed-users N, --seed-posts N, --seed-follows N
                          passed to bench/seed.ts when the database holds no benchmark data yet
                          (default 10,000 users and 1,000,000 posts: about a minute)
@@ -46,6 +47,7 @@ export function parseOptions() {
         'login-connections': { type: 'string' },
         'storm-rate': { type: 'string' },
         'pgbench-clients': { type: 'string' },
+        'flood-connections': { type: 'string' },
         'seed-users': { type: 'string' },
         'seed-posts': { type: 'string' },
         'seed-follows': { type: 'string' },
@@ -67,6 +69,7 @@ export function parseOptions() {
       loginConnections: intOption('login-connections', values['login-connections'], 4, 1, 1000),
       stormRate: intOption('storm-rate', values['storm-rate'], 5, 1, 1000),
       pgbenchClients: intOption('pgbench-clients', values['pgbench-clients'], 8, 1, 1000),
+      floodConnections: intOption('flood-connections', values['flood-connections'], 100, 1, 1000),
       seed: {
         users: optional('seed-users', values['seed-users'], 100, 10_000_000),
         posts: optional('seed-posts', values['seed-posts'], 0, 1_000_000_000),

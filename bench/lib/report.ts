@@ -2,11 +2,12 @@
 // <UTC timestamp>.{json,md,svg}, copied to latest.{json,md,svg}.
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { FLOOD_GOAL, floodGoal, floodMarkdown } from './flood-report.ts';
 import type { Goal, Results } from './results.ts';
 import { num } from './stats.ts';
 import { ratioChart } from './svg.ts';
 
-export const GOALS = { authTax: 0.9, appEfficiency: 0.8, logins: 0.9, storm: 1.2, rssMB: 150 };
+export const GOALS = { authTax: 0.9, appEfficiency: 0.8, logins: 0.9, storm: 1.2, flood: FLOOD_GOAL, rssMB: 150 };
 
 const x = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '–');
 const pct = (value: number) => (Number.isFinite(value) ? `${Math.round(value * 100)}%` : '–');
@@ -59,6 +60,8 @@ export function evaluateGoals(results: Omit<Results, 'goals'>): Goal[] {
     goal: `≤ ${GOALS.storm}×`,
     met: storm && Number.isFinite(storm.ratio) ? storm.ratio <= GOALS.storm : null,
   });
+
+  goals.push(floodGoal(results.flood), floodGoal(results.floodFairShare, true));
 
   const rss = results.rss.maxMB;
   const idle = results.rss.idleMB;
@@ -152,6 +155,7 @@ export function renderMarkdown(results: Results): string {
       '',
     );
   }
+  for (const flood of [results.flood, results.floodFairShare]) if (flood) lines.push(...floodMarkdown(flood, table));
   lines.push(
     '## Goals',
     '',

@@ -1,6 +1,7 @@
 // The shape of a run's results: what the JSON file holds and what the Markdown is rendered from.
 import type { ClosedLoopResult } from './closed-loop.ts';
 import type { Pinning } from './cpu.ts';
+import type { FloodResult } from './flood-worker.ts';
 import type { Meta } from './meta.ts';
 import type { OpenLoopResult } from './open-loop.ts';
 import type { PgbenchResult } from './pgbench.ts';
@@ -54,6 +55,43 @@ export interface StormSummary {
   logins: OpenLoopResult[];
 }
 
+export interface FloodSummary {
+  /** The bystander: one typical signed-in user reading its timeline's first page at `rate`/s. */
+  /** Which server: Warble with the limits off but the fair share, or with the default limits. */
+  server: 'warble' | 'warbleDefaults';
+  /** The bystanders, signed-in users taking turns. */
+  bystander: string;
+  rate: number;
+  /** The flood: `connections` connections from one address, GET batches of `batchSize` posts.byUser. */
+  connections: number;
+  batchSize: number;
+  limit: number;
+  author: string;
+  authorPosts: number;
+  urlBytes: number;
+  /** The size of one batch's answer, sent alone before the phase. */
+  answerBytes: number;
+  /** The bystander's latency, medians over the rounds. */
+  idleP50Ms: number;
+  idleP99Ms: number;
+  floodP50Ms: number;
+  floodP99Ms: number;
+  ratio: number;
+  /** The bystander's non-2xx answers and errors, during the floods and alone. */
+  bystanderFailed: number;
+  bystanderIdleFailed: number;
+  sendLagP99Ms: number;
+  /** The flood's answers by HTTP status and its calls by status (200 = served), all rounds. */
+  responses: Record<string, number>;
+  calls: Record<string, number>;
+  floodErrors: number;
+  /** Calls served per second, median over the rounds. */
+  callsPerSecond: number;
+  idle: OpenLoopResult[];
+  flooded: OpenLoopResult[];
+  floods: FloodResult[];
+}
+
 export interface PgbenchSummary {
   clients: number;
   version: string;
@@ -83,6 +121,9 @@ export interface Results {
   closedLoop: ClosedLoopSummary[];
   openLoop: OpenLoopSummary[];
   storm: StormSummary | null;
+  /** The flood against Warble with the default limits (the goal), and with only the fair share. */
+  flood: FloodSummary | null;
+  floodFairShare: FloodSummary | null;
   bcrypt: { cost: number; hashMs: number[]; medianMs: number; serverCores: number; expectedLoginsPerSecond: number };
   pgbench: PgbenchSummary | null;
   /** Warble's maximum under load, per target; every server's right after start, for scale. */

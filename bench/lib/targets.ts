@@ -4,7 +4,7 @@ import type { BenchUser, LoginUser } from './fixtures.ts';
 import { PAGE_SIZE, trpcPath } from './fixtures.ts';
 import type { HttpRequest } from './http-request.ts';
 
-export type ServerName = 'ceiling' | 'peer' | 'warble' | 'warbleBeside';
+export type ServerName = 'ceiling' | 'peer' | 'warble' | 'warbleBeside' | 'warbleDefaults';
 
 export interface Target {
   id: string;
