@@ -13,6 +13,7 @@ import { embeddedUrl } from '../server/db.ts';
 import { PASSWORD, signupAndLogin, uniqueUsername } from './helpers/auth.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { freePort } from './helpers/free-port.ts';
+import { isAlive } from './helpers/process-alive.ts';
 import { createPost, postById } from './helpers/social.ts';
 import { freshGet } from './helpers/fresh-get.ts';
 import { UNLIMITED } from './helpers/app.ts';
@@ -90,15 +91,6 @@ async function until(what: string, condition: () => boolean | Promise<boolean>):
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from './helpers/free-port.ts';
+import { isAlive } from './helpers/process-alive.ts';
 
 const ROOT = path.join(import.meta.dirname, '..');
 // Bounds on waiting, far above what any of this takes: they only turn a hang into a clear failure.
@@ -32,15 +33,6 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface Proc {
