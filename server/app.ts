@@ -1,5 +1,6 @@
 // Builds the HTTP application. It never listens: main.ts does, and tests use `inject` or port 0.
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { TRPCError, type AnyRouter } from '@trpc/server';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -82,8 +83,18 @@ export async function buildApp({
   let draining = false;
   // close() starts here: from now on readiness fails, so a load balancer stops sending traffic
   // while in-flight requests finish.
+  // Connections that have not sent a byte yet (a browser's or a balancer's pre-opened ones, a
+  // client's spare ones) carry no request, but Node does not count them as idle: close() would wait
+  // for them until the grace period ends. They are ended when the drain starts.
+  const unused = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    unused.add(socket);
+    const used = () => unused.delete(socket);
+    socket.once('data', used).once('close', used);
+  });
   app.addHook('preClose', (done) => {
     draining = true;
+    for (const socket of unused) socket.destroy();
     done();
   });
   // New requests that still arrive (on an open keep-alive connection) are turned away.

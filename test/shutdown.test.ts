@@ -2,13 +2,16 @@
 // one of them must finish normally, new connections must be turned away, and the process must
 // exit 0 after saying it stopped.
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { PASSWORD, signup, uniqueUsername } from './helpers/auth.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { startServerProcess } from './helpers/server-process.ts';
 import { mutate } from './helpers/trpc.ts';
 import { freshGet } from './helpers/fresh-get.ts';
-import { UNLIMITED } from './helpers/app.ts';
+import { startTestApp, UNLIMITED } from './helpers/app.ts';
 
 const LOGINS = 12;
 // Bounds on waiting, far above what any of this takes: they only turn a hang into a clear failure.
@@ -85,4 +88,25 @@ describe('graceful shutdown of the server process', () => {
     },
     2 * WAIT_MS,
   );
+});
+
+describe('graceful shutdown with connections that never sent a request', () => {
+  it('ends them at once instead of waiting for them (Node does not count them as idle)', async () => {
+    const db = await createTestDatabase();
+    const t = await startTestApp({ databaseUrl: db.url });
+    try {
+      const { port } = new URL(t.url);
+      // (Ended by the server, a socket may see a reset: that is the point, not a failure.)
+      const silent = Array.from({ length: 3 }, () => net.connect(Number(port), '127.0.0.1').on('error', () => {}));
+      await Promise.all(silent.map((socket) => once(socket, 'connect')));
+      const closedSockets = Promise.all(silent.map((socket) => new Promise((resolve) => socket.on('close', resolve))));
+      const closing = t.app.close().then(() => 'closed' as const);
+      const outcome = await Promise.race([closing, sleep(5000).then(() => 'still waiting' as const)]);
+      expect(outcome).toBe('closed');
+      await closedSockets;
+    } finally {
+      await t.orm.close();
+      await db.drop();
+    }
+  });
 });
