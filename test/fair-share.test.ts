@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FairShare } from '../server/limits/fair-share.ts';
 import { RetryLaterError } from '../server/limits/retry-later.ts';
 import { testEnv, useTestApp } from './helpers/app.ts';
+import { gate } from './helpers/gate.ts';
 import { signupAndLogin } from './helpers/auth.ts';
 import { sql } from './helpers/sessions.ts';
 import { query } from './helpers/trpc.ts';
@@ -67,12 +68,6 @@ describe('one client flooding heavy reads', () => {
 });
 
 describe('FairShare', () => {
-  const gate = () => {
-    let open!: () => void;
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    return { open, opened };
-  };
-
   it('gives a lone client the whole capacity, then makes it take turns with a newcomer', async () => {
     const share = new FairShare({ capacity: 4, perClient: 1, maxWaiting: 10 });
     const started: string[] = [];

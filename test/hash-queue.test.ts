@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { HashQueue } from '../server/auth/hash-queue.ts';
 import { ClientGoneError, RetryLaterError } from '../server/limits/retry-later.ts';
 import { testEnv, useTestApp } from './helpers/app.ts';
+import { gate } from './helpers/gate.ts';
 import { PASSWORD, signup, uniqueUsername } from './helpers/auth.ts';
 import { sql } from './helpers/sessions.ts';
 import { mutate } from './helpers/trpc.ts';
@@ -74,12 +75,6 @@ describe('signups whose caller gives up', () => {
 });
 
 describe('HashQueue', () => {
-  const gate = () => {
-    let open!: () => void;
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    return { open, opened };
-  };
-
   it('drops a waiting hash whose caller has gone: it never runs', async () => {
     const queue = new HashQueue(1, 5);
     const hold = gate();

@@ -1,10 +1,10 @@
-// The flood phase: does one client's flood take the database from everyone else? A bystander (one
-// typical signed-in user) reads its timeline open-loop at a modest fixed rate, first alone, then
-// while one anonymous address floods Warble with the heaviest calls an attacker found: GET batches
-// of 50 posts.byUser with limit 100 for the user with the most posts (a 4.4 KB URL, an answer of
-// over a megabyte), sent again and again over 100 connections. Warble's fair share of the database
-// (server/limits/fair-share.ts) is what should keep the bystander's p99 within 2× of its idle one;
-// the per-minute call budget, which would refuse the flood even earlier, is off in the bench.
+// The flood phase: does one client's flood take the server from everyone else? Bystanders
+// (signed-in users) read their timelines open-loop at a modest fixed rate, first alone, then while
+// one anonymous address floods Warble with the heaviest calls an attacker found: GET batches of 50
+// posts.byUser with limit 100 for the user with the most posts (a 4.4 KB URL, an answer of over a
+// megabyte), sent again and again over 100 connections. run.ts runs it twice: against Warble with
+// the default limits (the goal: p99 within 2× of idle), and against the bench's Warble with the
+// per-minute call budget off, where only the fair share (server/limits/fair-share.ts) stands between.
 import { Worker } from 'node:worker_threads';
 import { grouped } from './args.ts';
 import { trpcPath, type BenchUser } from './fixtures.ts';
@@ -46,8 +46,6 @@ export interface FloodOptions {
   author: { username: string; posts: number };
   connections: number;
   durationSeconds: number;
-  /** The bystander's requests per second (BYSTANDER_RATE unless given). */
-  rate?: number;
 }
 
 /** One GET batch of FLOOD_BATCH posts.byUser calls, as a tRPC client (httpBatchLink) sends it. */
@@ -119,7 +117,7 @@ export async function floodPhase(ctx: PhaseContext, options: FloodOptions): Prom
   const origin = ctx.origins[options.server];
   const path = floodPath(options.author.username);
   const answerBytes = await probe(origin, path);
-  const rate = options.rate ?? BYSTANDER_RATE;
+  const rate = BYSTANDER_RATE;
   ctx.log(
     `flood: ${options.connections} connections, GET batches of ${FLOOD_BATCH} posts.byUser (limit ${FLOOD_LIMIT}) ` +
       `of ${options.author.username} (${num(options.author.posts)} posts): ${num(path.length / 1024)} KB URL, ` +
