@@ -1,6 +1,7 @@
 // Builds the HTTP application. It never listens: main.ts does, and tests use `inject` or port 0.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import cookie from '@fastify/cookie';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { TRPCError, type AnyRouter } from '@trpc/server';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -12,6 +13,7 @@ import { ViewerCache } from './auth/viewer-cache.ts';
 import { pingDatabase } from './db.ts';
 import type { Env } from './env.ts';
 import { clientErrorHandler } from './http/client-errors.ts';
+import { registerCors } from './http/cors.ts';
 import { sendError } from './http/error-reply.ts';
 import { replyNotFound, replyWithError, replyWithFrameworkError } from './http/fastify-errors.ts';
 import { addSafeHeaders } from './http/response-headers.ts';
@@ -110,6 +112,12 @@ export async function buildApp({
     addSafeHeaders(reply, payload);
     done(null, payload);
   });
+
+  // Browser pages on CORS_ORIGINS; preflights are answered here, before any route sees them.
+  await registerCors(app, env.CORS_ORIGINS);
+  // Only the refresh cookie (auth/refresh-cookie.ts); unsigned: its value is a random token whose
+  // hash the database checks.
+  await app.register(cookie);
 
   // For every route, /trpc included (tRPC answers its own errors; these are the others).
   app.setErrorHandler(replyWithError);

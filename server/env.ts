@@ -38,6 +38,27 @@ const trustProxy = z
       .filter(Boolean);
   });
 
+// Exact origins, as a browser sends them in `Origin`: scheme://host[:port], nothing after. A
+// wildcard is refused: credentialed CORS (the refresh cookie) cannot use one.
+const origins = z
+  .string()
+  .optional()
+  .transform((value, ctx): string[] => {
+    const listed = (value ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
+    for (const origin of listed) {
+      if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${origin}" is not an origin (scheme://host[:port], no path or slash)`,
+        });
+      }
+    }
+    return listed;
+  });
+
 const blankAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 
 export const envSchema = z
@@ -49,6 +70,8 @@ export const envSchema = z
     PORT: int(3000, 0, 65535),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     TRUST_PROXY: trustProxy,
+    // Browser pages on these origins may call the API (server/http/cors.ts); none by default.
+    CORS_ORIGINS: origins,
 
     DATABASE_URL: postgresUrl,
     DATA_DIR: z.string().min(1).default('.data'),

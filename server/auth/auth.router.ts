@@ -12,7 +12,13 @@ import type { Session } from './session.entity.ts';
 import { issueAccessToken } from './tokens.ts';
 
 const credentialsInput = z.strictObject({ username: usernameSchema, password: passwordSchema });
-const refreshTokenInput = z.strictObject({ refreshToken: z.string().min(1).max(256) });
+const refreshToken = z.string().min(1).max(256);
+// `refreshCookie: true`: the refresh token goes into an httpOnly cookie, not the answer (browsers).
+const refreshCookie = z.boolean().optional();
+const loginInput = credentialsInput.extend({ refreshCookie });
+// Without `refreshToken`, refresh and logout use the cookie.
+const refreshInput = z.strictObject({ refreshToken: refreshToken.optional(), refreshCookie });
+const logoutInput = z.strictObject({ refreshToken: refreshToken.optional() });
 
 const LOGIN_FAILED = 'Invalid username or password';
 const REFRESH_FAILED = 'Invalid refresh token';
@@ -27,10 +33,12 @@ function requireIssuer(ctx: Context): Buffer {
   return ctx.keys.refreshDerivationKey;
 }
 
-function tokenPair(ctx: Context, session: Session, refreshToken: string) {
+/** The answer of login and refresh; in cookie mode the refresh token goes to the cookie instead. */
+function tokenPair(ctx: Context, session: Session, refreshToken: string, { inCookie = false } = {}) {
+  if (inCookie) ctx.refreshCookie.set(refreshToken, session.expiresAt);
   return {
     accessToken: issueAccessToken(ctx.keys, ctx.env, { userId: session.user.id, sessionId: session.id }),
-    refreshToken,
+    refreshToken: inCookie ? null : refreshToken,
     tokenType: 'Bearer' as const,
     expiresIn: ctx.env.ACCESS_TOKEN_TTL,
     user: { id: session.user.id, username: session.user.username },
@@ -63,8 +71,10 @@ export const authRouter = router({
     return { id: user.id, username: user.username, createdAt: user.createdAt.toISOString() };
   }),
 
-  login: publicProcedure.input(credentialsInput).mutation(async ({ ctx, input, signal }) => {
+  login: publicProcedure.input(loginInput).mutation(async ({ ctx, input, signal }) => {
     requireIssuer(ctx);
+    // Refused before any work: a session whose token could not be handed over would be wasted.
+    if (input.refreshCookie) ctx.refreshCookie.assertUsable();
     // Before bcrypt: a locked-out username or a flooding address costs us a query, not 250 ms.
     const attempt = await ctx.limits.login.attempt(input.username, ctx.addressKey);
     let user: User | null;
@@ -92,24 +102,35 @@ export const authRouter = router({
       ipAddress: ctx.clientAddress,
       ttlSeconds: ctx.env.REFRESH_TOKEN_TTL,
     });
-    return tokenPair(ctx, session, refreshToken);
+    return tokenPair(ctx, session, refreshToken, { inCookie: input.refreshCookie });
   }),
 
-  refresh: publicProcedure.input(refreshTokenInput).mutation(async ({ ctx, input }) => {
+  refresh: publicProcedure.input(refreshInput).mutation(async ({ ctx, input }) => {
     const derivationKey = requireIssuer(ctx);
-    const rotation = await rotateRefreshToken(ctx.em, input.refreshToken, {
+    const fromCookie = input.refreshToken === undefined;
+    const presented = input.refreshToken ?? ctx.refreshCookie.read();
+    if (!presented)
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'No refresh token (in the input or the cookie)' });
+    const rotation = await rotateRefreshToken(ctx.em, presented, {
       graceSeconds: ctx.env.REFRESH_REUSE_GRACE_SECONDS,
       derivationKey,
     });
     // Reuse has already revoked the session (committed); the caller sees the same answer as for
     // any unknown token.
     if (rotation.outcome === 'reused') await ctx.viewers.revoked(ctx.em, { sessionId: rotation.sessionId });
-    if (rotation.outcome !== 'rotated') throw new TRPCError({ code: 'UNAUTHORIZED', message: REFRESH_FAILED });
-    return tokenPair(ctx, rotation.session, rotation.refreshToken);
+    if (rotation.outcome !== 'rotated') {
+      // A dead cookie would only make the browser fail the same way again.
+      if (fromCookie) ctx.refreshCookie.clear();
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: REFRESH_FAILED });
+    }
+    // What came from the cookie goes back into it: the page never held the token.
+    return tokenPair(ctx, rotation.session, rotation.refreshToken, { inCookie: fromCookie || input.refreshCookie });
   }),
 
-  logout: publicProcedure.input(refreshTokenInput).mutation(async ({ ctx, input }) => {
-    const sessionId = await revokeSessionOf(ctx.em, input.refreshToken);
+  logout: publicProcedure.input(logoutInput).mutation(async ({ ctx, input }) => {
+    const token = input.refreshToken ?? ctx.refreshCookie.read();
+    if (input.refreshToken === undefined) ctx.refreshCookie.clear();
+    const sessionId = token ? await revokeSessionOf(ctx.em, token) : undefined;
     if (sessionId) await ctx.viewers.revoked(ctx.em, { sessionId });
     return { ok: true as const };
   }),
@@ -117,6 +138,8 @@ export const authRouter = router({
   logoutAll: protectedProcedure.mutation(async ({ ctx }) => {
     const revoked = await revokeAllSessions(ctx.em, ctx.user.id);
     await ctx.viewers.revoked(ctx.em, { userId: ctx.user.id });
+    // This browser's cookie belongs to one of them: it is dead, so it goes too.
+    ctx.refreshCookie.clear();
     return { revoked };
   }),
 

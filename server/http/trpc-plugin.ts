@@ -31,7 +31,7 @@ function isJson(request: FastifyRequest): boolean {
 
 export async function trpcPlugin(scope: FastifyInstance, { router, createContext, admit }: TrpcPluginOptions) {
   // The one place that decides which methods /trpc answers (405 for PUT, DELETE, HEAD, OPTIONS…).
-  // CORS preflights (OPTIONS from a listed origin) are to be answered here, before this refusal.
+  // CORS preflights from listed origins never get here: http/cors.ts answers them first.
   scope.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'GET' && request.method !== 'POST') {
       reply.header('allow', ALLOWED_METHODS);

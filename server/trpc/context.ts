@@ -3,6 +3,7 @@ import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify'
 import { authenticate, type Viewer } from '../auth/authenticate.ts';
 import type { Keys } from '../auth/keys.ts';
 import type { PasswordHasher } from '../auth/passwords.ts';
+import { refreshCookieOf } from '../auth/refresh-cookie.ts';
 import type { LoginLimiter } from '../auth/rate-limit.ts';
 import type { ViewerCache } from '../auth/viewer-cache.ts';
 import type { Env } from '../env.ts';
@@ -33,7 +34,7 @@ export interface ContextDeps {
 export function contextFactory({ orm, env, keys, viewers, passwords, limits }: ContextDeps) {
   // Never throws: a throw here would fail every call of a batch, so authentication is left to
   // middleware, where it fails only the procedures that need it.
-  return function createContext({ req }: CreateFastifyContextOptions) {
+  return function createContext({ req, res }: CreateFastifyContextOptions) {
     // One identity map per request; the global EntityManager is never used (allowGlobalContext is off).
     const em = orm.em.fork();
     let viewer: Promise<Viewer | null> | undefined;
@@ -54,6 +55,8 @@ export function contextFactory({ orm, env, keys, viewers, passwords, limits }: C
       clientKey: req.clientKey || `addr:${address}`,
       userAgent: req.headers['user-agent'] ?? null,
       sentCredentials: req.headers.authorization !== undefined,
+      /** The browser's refresh token (auth.refresh and auth.logout only). */
+      refreshCookie: refreshCookieOf(req, res, env),
       /** The caller, verified once per HTTP request however many calls a batch holds. */
       viewer: () => (viewer ??= authenticate(em, keys, env, viewers, req.headers.authorization)),
     };
