@@ -105,7 +105,7 @@ describe('the refresh cookie', () => {
     const cleared = refreshCookieIn(reuse.headers)!;
     expect(cleared.value).toBe('');
     expect(cleared.attributes.get('max-age') ?? '0').toBe('0');
-    expect((await sessionRow(t.db.url, sessionIdOf(pair.accessToken))).revoked_at).not.toBeNull();
+    expect((await sessionRow(t.db.url, sessionIdOf(pair.accessToken)))?.revoked_at).toEqual(expect.any(Date));
     expect((await refreshWith(refreshCookieIn(first.headers)!.value)).status).toBe(401);
   });
 
@@ -233,7 +233,6 @@ describe('the refresh cookie outside production', () => {
       headers: {
         host,
         'content-type': 'application/json',
-        ...(forwardedProto ? { 'x-forwarded-proto': forwardedProto } : {}),
       },
       payload: { username: user.username, password: PASSWORD, refreshCookie: true },
     });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it } from 'vitest';
-import { createWarbleClient, memoryTokenStore, type TokenStore } from '../client-sdk/src/index.ts';
+import { createWarbleClient, memoryTokenStore, warbleErrorCode, type TokenStore } from '../client-sdk/src/index.ts';
 import { testEnv, useTestApp } from './helpers/app.ts';
 import { PASSWORD, signup, uniqueUsername } from './helpers/auth.ts';
 
@@ -95,12 +95,28 @@ describe('@warble/client', () => {
 
   it('clears the store on auth.logout and on auth.logoutAll', async () => {
     const first = await loggedInClient(t.url);
-    await first.client.auth.logout.mutate({ refreshToken: (await first.store.get())!.refreshToken });
+    const { refreshToken } = (await first.store.get())!;
+    // No token in the input: the SDK sends the stored one, so the session really ends.
+    await first.client.auth.logout.mutate({});
     expect(await first.store.get()).toBeNull();
+    const stranger = createWarbleClient({ url: `${t.url}/trpc` });
+    const refused = await stranger.auth.refresh
+      .mutate({ refreshToken: refreshToken! })
+      .catch((caught: unknown) => caught);
+    expect(warbleErrorCode(refused)).toBe('UNAUTHORIZED');
 
     const second = await loggedInClient(t.url);
     expect(await second.client.auth.logoutAll.mutate()).toEqual({ revoked: 1 });
     expect(await second.store.get()).toBeNull();
+  });
+
+  it('refreshes with the stored refresh token when the caller asks without one', async () => {
+    const { client, store } = await loggedInClient(t.url);
+    const before = await store.get();
+    const refreshed = await client.auth.refresh.mutate({});
+    expect(refreshed.refreshToken).toEqual(expect.any(String));
+    expect(refreshed.refreshToken).not.toBe(before?.refreshToken);
+    expect(await store.get()).toEqual({ accessToken: refreshed.accessToken, refreshToken: refreshed.refreshToken });
   });
 
   it('does not refresh when a login fails, and works with an async token store', async () => {

@@ -2,8 +2,7 @@
 // against a running server, one readable line per step.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { TRPCClientError } from '@trpc/client';
-import { createWarbleClient, type RouterOutputs } from '../src/index.ts';
+import { createWarbleClient, isWarbleError, type RouterOutputs } from '../src/index.ts';
 
 const { values } = parseArgs({ options: { url: { type: 'string', default: 'http://127.0.0.1:3000/trpc' } } });
 const url = values.url;
@@ -58,7 +57,7 @@ async function main() {
   step(`@${alice}'s timeline again`);
   showPosts(await alices.posts.timeline.query({ limit: 10 }));
   const gone = await alices.posts.byId.query({ id: first.id }).catch((error: unknown) => error);
-  show(`posts.byId of the deleted post: ${gone instanceof TRPCClientError ? gone.message : 'still there?!'}`);
+  show(`posts.byId of the deleted post: ${isWarbleError(gone) ? gone.message : 'still there?!'}`);
 
   step('Log out (the SDK forgets the tokens)');
   await alices.auth.logoutAll.mutate();
@@ -67,7 +66,7 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  const reason = error instanceof TRPCClientError ? error.message : String(error);
+  const reason = isWarbleError(error) ? error.message : String(error);
   process.stderr.write(
     `\ndemo failed against ${url}: ${reason}\nIs the server running? Start it with \`npm start\`.\n`,
   );

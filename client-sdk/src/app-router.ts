@@ -43,10 +43,11 @@ export type AppRouter = TRPCBuiltRouter<
         input: {
           username: string;
           password: string;
+          refreshCookie?: boolean | undefined;
         };
         output: {
           accessToken: string;
-          refreshToken: string;
+          refreshToken: null | string;
           tokenType: "Bearer";
           expiresIn: number;
           user: {
@@ -59,11 +60,12 @@ export type AppRouter = TRPCBuiltRouter<
       }>;
       refresh: TRPCMutationProcedure<{
         input: {
-          refreshToken: string;
+          refreshToken?: string | undefined;
+          refreshCookie?: boolean | undefined;
         };
         output: {
           accessToken: string;
-          refreshToken: string;
+          refreshToken: null | string;
           tokenType: "Bearer";
           expiresIn: number;
           user: {
@@ -76,7 +78,7 @@ export type AppRouter = TRPCBuiltRouter<
       }>;
       logout: TRPCMutationProcedure<{
         input: {
-          refreshToken: string;
+          refreshToken?: string | undefined;
         };
         output: {
           ok: true;

@@ -13,6 +13,7 @@ import { authLink, type AuthContext } from './auth-link.ts';
 import { memoryTokenStore, type TokenStore, type Tokens } from './token-store.ts';
 
 export type { AppRouter, ErrorShape } from './app-router.ts';
+export { isWarbleError, warbleErrorCode, type WarbleError, type WarbleErrorCode } from './errors.ts';
 export { memoryTokenStore, type TokenStore, type Tokens };
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
@@ -27,25 +28,40 @@ export interface WarbleClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Extra headers for every request. */
   headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+  /**
+   * For browsers: the refresh token lives only in the API's httpOnly cookie, never in the store
+   * (which keeps only the access token), and every request is sent with `credentials: "include"`.
+   * After a page reload, the first call that meets UNAUTHORIZED recovers the session with one
+   * refresh from the cookie.
+   */
+  refreshCookie?: boolean;
 }
 
 export function createWarbleClient(options: WarbleClientOptions): WarbleClient {
   const store = options.tokens ?? memoryTokenStore();
+  const refreshCookie = options.refreshCookie === true;
   const extraHeaders = async () =>
     (typeof options.headers === 'function' ? await options.headers() : options.headers) ?? {};
+  const fetch = refreshCookie ? includingCookies(options.fetch) : options.fetch;
 
   // Refreshes go straight to HTTP, around the auth link, so a failing refresh cannot recurse.
+  // (httpLink and httpBatchLink, never the streaming batch link: the server cannot set the
+  // refresh cookie once a streamed answer's headers have left.)
   const plain = createTRPCClient<AppRouter>({
-    links: [httpLink({ url: options.url, fetch: options.fetch, headers: extraHeaders })],
+    links: [httpLink({ url: options.url, fetch, headers: extraHeaders })],
   });
 
   return createTRPCClient<AppRouter>({
     links: [
-      authLink({ store, refresh: (refreshToken) => plain.auth.refresh.mutate({ refreshToken }) }),
+      authLink({
+        store,
+        refreshCookie,
+        refresh: (input) => plain.auth.refresh.mutate(input),
+      }),
       batchPerToken((token) =>
         httpBatchLink({
           url: options.url,
-          fetch: options.fetch,
+          fetch,
           headers: async () => ({
             ...(await extraHeaders()),
             ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -54,6 +70,15 @@ export function createWarbleClient(options: WarbleClientOptions): WarbleClient {
       ),
     ],
   });
+}
+
+/** A fetch that sends and accepts the API's cookies across origins (the page's and the API's). */
+function includingCookies(custom: typeof globalThis.fetch | undefined): typeof globalThis.fetch {
+  // The global is looked up per call, not captured: whatever the page installed later is used.
+  return (input, init) => {
+    const included: RequestInit = { ...init, credentials: 'include' };
+    return custom ? custom(input, included) : globalThis.fetch(input, included);
+  };
 }
 
 // Tokens only move forward, so a few batchers cover the calls still in flight with older ones.
