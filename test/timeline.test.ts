@@ -161,6 +161,18 @@ describe('posts.timeline', () => {
     expect(succeeded(await timeline(t.url, me!.token, { limit: 2, cursor: mine })).items).toHaveLength(2);
   });
 
+  it('takes the `direction: "forward"` that TanStack infinite queries add, and refuses backward paging', async () => {
+    const me = await signedInUser(t.url);
+    const created = (await burst(t.url, [me], 3)).sort(newestFirst);
+    const first = succeeded(await timeline(t.url, me.token, { limit: 2, direction: 'forward' }));
+    expect(first.items).toEqual(created.slice(0, 2));
+    const next = { limit: 2, cursor: first.nextCursor, direction: 'forward' as const };
+    expect(succeeded(await timeline(t.url, me.token, next)).items).toEqual(created.slice(2));
+    const backward = await query(t.url, 'posts.timeline', { limit: 2, direction: 'backward' }, { token: me.token });
+    expectTrpcError(backward, 400, 'BAD_REQUEST');
+    expect(backward.error?.data.zodError?.fieldErrors.direction).toEqual(['Only forward paging is supported']);
+  });
+
   it('needs an access token, and refuses unknown keys', async () => {
     const me = await signedInUser(t.url);
     expectTrpcError(await timeline(t.url, undefined), 401, 'UNAUTHORIZED');

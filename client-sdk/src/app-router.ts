@@ -169,6 +169,7 @@ export type AppRouter = TRPCBuiltRouter<
         input: undefined | {
           cursor?: null | string | undefined;
           limit?: number | undefined;
+          direction?: "forward" | undefined;
         };
         output: {
           items: Array<{
@@ -190,6 +191,7 @@ export type AppRouter = TRPCBuiltRouter<
           username: string;
           cursor?: null | string | undefined;
           limit?: number | undefined;
+          direction?: "forward" | undefined;
         };
         output: {
           items: Array<{
@@ -249,6 +251,7 @@ export type AppRouter = TRPCBuiltRouter<
           username: string;
           cursor?: null | string | undefined;
           limit?: number | undefined;
+          direction?: "forward" | undefined;
         };
         output: {
           items: Array<{
@@ -265,6 +268,7 @@ export type AppRouter = TRPCBuiltRouter<
           username: string;
           cursor?: null | string | undefined;
           limit?: number | undefined;
+          direction?: "forward" | undefined;
         };
         output: {
           items: Array<{

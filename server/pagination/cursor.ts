@@ -20,6 +20,9 @@ export interface Position {
 export const pageInput = {
   cursor: z.string().min(1).max(512).nullish(),
   limit: z.number().int().min(1).max(100).default(20),
+  // What tRPC's TanStack Query integration adds to every page of an infinite query. Lists page
+  // forward only (newest first); a backward request is a BAD_REQUEST naming this field.
+  direction: z.literal('forward', { error: 'Only forward paging is supported' }).optional(),
 };
 
 export interface Page<T> {

@@ -123,6 +123,7 @@ export interface PostPage {
 export interface PageInput {
   cursor?: string | null;
   limit?: number;
+  direction?: 'forward';
 }
 
 const asCaller = (token?: string): CallOptions => (token ? { token } : {});
