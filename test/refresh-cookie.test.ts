@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { startTestApp, testEnv, useTestApp } from './helpers/app.ts';
+import { testEnv, useTestApp } from './helpers/app.ts';
 import { PASSWORD, signup } from './helpers/auth.ts';
 import { sessionIdOf, sessionRow, sql } from './helpers/sessions.ts';
 import { mutate, query, type CallOptions } from './helpers/trpc.ts';
