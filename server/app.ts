@@ -22,6 +22,8 @@ import { admission } from './limits/admission.ts';
 import { clientIdentifier } from './limits/client-key.ts';
 import { FairShare } from './limits/fair-share.ts';
 import { sharedQuota } from './limits/quota.ts';
+import { EventLog } from './realtime/event-log.ts';
+import { TimelineHub } from './realtime/timeline-hub.ts';
 import { contextFactory, type Limits } from './trpc/context.ts';
 import { appRouter } from './trpc/router.ts';
 
@@ -178,12 +180,28 @@ export async function buildApp({
     }),
   };
   const passwords = createPasswordHasher({ cost: env.BCRYPT_COST, queueMax: env.BCRYPT_QUEUE_MAX });
+  const timelines = new TimelineHub(new EventLog(pool), logger, {
+    maxPerUser: env.STREAMS_MAX_PER_USER,
+    maxPerProcess: env.STREAMS_MAX_PER_PROCESS,
+  });
+  app.addHook('onReady', (done) => {
+    timelines.start(orm.config.get('clientUrl'));
+    done();
+  });
+  // Open streams would hold close() until the grace ends: they end at once, and their clients
+  // resume from their last event id on another process (or this one, restarted).
+  app.addHook('preClose', (done) => {
+    void timelines.stop().then(
+      () => done(),
+      () => done(),
+    );
+  });
   // Declared up front so every request object keeps one shape (Fastify's advice for speed).
   app.decorateRequest('clientKey', '');
   await app.register(trpcPlugin, {
     prefix: '/trpc',
     router,
-    createContext: contextFactory({ orm, env, keys, viewers, passwords, limits }),
+    createContext: contextFactory({ orm, env, keys, viewers, passwords, limits, timelines }),
     admit: admission({
       identify: clientIdentifier(keys, env, viewers),
       callsPerMinute: env.RATE_LIMIT_CALLS_PER_MINUTE,

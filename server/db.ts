@@ -12,6 +12,7 @@ import { LoginAttemptSchema } from './auth/login-attempt.entity.ts';
 import { RefreshToken } from './auth/refresh-token.entity.ts';
 import { Session } from './auth/session.entity.ts';
 import { Post } from './posts/post.entity.ts';
+import { TimelineEvent } from './realtime/timeline-event.entity.ts';
 import { Follow } from './users/follow.entity.ts';
 import { User } from './users/user.entity.ts';
 
@@ -28,7 +29,7 @@ export type DatabaseEnv = Pick<
 export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): Options {
   return {
     clientUrl,
-    entities: [User, Session, RefreshToken, LoginAttemptSchema, Post, Follow],
+    entities: [User, Session, RefreshToken, LoginAttemptSchema, Post, Follow, TimelineEvent],
     extensions: [Migrator],
     // Off on purpose: every request forks its own EntityManager, and a stray use of the global one
     // would share an identity map between users.

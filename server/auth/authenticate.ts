@@ -9,6 +9,8 @@ export interface Viewer {
   id: string;
   username: string;
   sessionId: string;
+  /** When this token stops being valid (its `exp`, or its session's end), in ms since the epoch. */
+  expiresAt: number;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -40,9 +42,10 @@ export async function authenticate(
     if (!claims) return null;
     const session = await em.findOne(Session, { id: claims.sessionId, user: claims.userId }, { populate: ['user'] });
     if (!session?.isLive()) return null;
+    const validUntil = Math.min(claims.expiresAt * 1000, session.expiresAt.getTime());
     return {
-      viewer: { id: session.user.id, username: session.user.username, sessionId: session.id },
-      validUntil: Math.min(claims.expiresAt * 1000, session.expiresAt.getTime()),
+      viewer: { id: session.user.id, username: session.user.username, sessionId: session.id, expiresAt: validUntil },
+      validUntil,
     };
   });
 }

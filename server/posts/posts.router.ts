@@ -1,4 +1,4 @@
-import { TRPCError } from '@trpc/server';
+import { TRPCError, tracked } from '@trpc/server';
 import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
 import { isStorableText, STORABLE_TEXT_ERROR } from '../text.ts';
@@ -8,6 +8,7 @@ import { User } from '../users/user.entity.ts';
 import { toPostDto } from './post.dto.ts';
 import { Post } from './post.entity.ts';
 import { postsByAuthor, timelinePosts } from './post-queries.ts';
+import { eventId, parseEventId } from '../realtime/event-log.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_BODY = 280;
@@ -77,5 +78,26 @@ export const postsRouter = router({
       const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
       const rows = await postsByAuthor(ctx.em, author.id, after, input.limit + 1);
       return toPage(rows, input.limit, list, toPostDto);
+    }),
+
+  // Server-sent events (contract: Realtime; server/realtime/). `lastEventId` is also filled from
+  // the Last-Event-ID header a browser's EventSource sends when it reconnects (tRPC does that).
+  onTimeline: protectedProcedure
+    .input(z.strictObject({ lastEventId: z.string().max(64).nullish() }).default({}))
+    .subscription(async ({ ctx, input, signal }) => {
+      const after = input.lastEventId ? parseEventId(input.lastEventId) : undefined;
+      if (input.lastEventId && after === undefined) {
+        throw new TRPCError({ code: 'BAD_REQUEST', message: 'Unknown lastEventId: reload the timeline' });
+      }
+      const events = await ctx.timelines.open({
+        userId: ctx.user.id,
+        sessionId: ctx.user.sessionId,
+        expiresAt: ctx.user.expiresAt,
+        after,
+        signal: signal ?? new AbortController().signal,
+      });
+      return (async function* () {
+        for await (const event of events) yield tracked(eventId(event.id), event.data);
+      })();
     }),
 });

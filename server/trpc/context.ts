@@ -10,6 +10,7 @@ import type { Env } from '../env.ts';
 import { addressKey } from '../limits/client-key.ts';
 import type { FairShare } from '../limits/fair-share.ts';
 import type { Quota } from '../limits/quota.ts';
+import type { TimelineHub } from '../realtime/timeline-hub.ts';
 
 /** The allowances procedures use (docs/operations.md, "Limits"); the call budget runs before tRPC. */
 export interface Limits {
@@ -29,9 +30,10 @@ export interface ContextDeps {
   viewers: ViewerCache;
   passwords: PasswordHasher;
   limits: Limits;
+  timelines: TimelineHub;
 }
 
-export function contextFactory({ orm, env, keys, viewers, passwords, limits }: ContextDeps) {
+export function contextFactory({ orm, env, keys, viewers, passwords, limits, timelines }: ContextDeps) {
   // Never throws: a throw here would fail every call of a batch, so authentication is left to
   // middleware, where it fails only the procedures that need it.
   return function createContext({ req, res }: CreateFastifyContextOptions) {
@@ -46,6 +48,7 @@ export function contextFactory({ orm, env, keys, viewers, passwords, limits }: C
       viewers,
       passwords,
       limits,
+      timelines,
       log: req.log,
       requestId: req.id,
       clientAddress: req.ip,

@@ -15,6 +15,12 @@ export interface FieldIssues {
 const t = initTRPC.context<Context>().create({
   // Explicit: tRPC otherwise guesses from NODE_ENV and leaks stacks (and SQL text) when it guesses wrong.
   isDev: false,
+  // Server-sent events (posts.onTimeline): a ping every 15 s keeps proxies from cutting an idle
+  // stream, and a client that hears nothing for 35 s reconnects (resuming from its last id).
+  sse: {
+    ping: { enabled: true, intervalMs: 15_000 },
+    client: { reconnectAfterInactivityMs: 35_000 },
+  },
   errorFormatter({ shape, error, ctx }) {
     // Internals only at exactly NODE_ENV=development: unset and `test` mask like production. Without
     // a context (it failed to build) we cannot know the mode: assume production.

@@ -1,0 +1,147 @@
+// The SQL of live timelines, over timeline_events (written by a trigger on posts, see
+// post.entity.ts). Event ids commit in order, so "every event after n" is a plain range read.
+import type { Pool } from 'pg';
+import type { PoolSource } from '../limits/quota.ts';
+import type { PostDto } from '../posts/post.dto.ts';
+
+/** What a stream sends: the contract's two event types. */
+export type TimelineEventData = { type: 'post'; post: PostDto } | { type: 'delete'; id: string };
+
+export interface LoggedEvent {
+  /** The stream's event id (see `eventId`). */
+  id: bigint;
+  authorId: string;
+  data: TimelineEventData;
+}
+
+// Kept this long: resuming needs at least 10 minutes (the contract); an hour covers a laptop lid.
+export const RETENTION_MINUTES = 60;
+
+interface EventRow {
+  id: string;
+  kind: 'post' | 'delete';
+  post_id: string;
+  author_id: string;
+  body: string | null;
+  post_created_at: Date | string | null;
+  author_username: string | null;
+}
+
+// The post as it is now (a post created and deleted within one batch is still sent, then its delete).
+const EVENT_COLUMNS = `e.id, e.kind, e.post_id, e.author_id, p.body, p.created_at as post_created_at,
+  u.username as author_username`;
+const EVENT_JOINS = `left join posts p on p.id = e.post_id left join users u on u.id = e.author_id`;
+
+function toLoggedEvent(row: EventRow): LoggedEvent | undefined {
+  const base = { id: BigInt(row.id), authorId: row.author_id };
+  if (row.kind === 'delete') return { ...base, data: { type: 'delete', id: row.post_id } };
+  // The post or its author is gone for good (an account removed since): nothing to show.
+  if (row.body === null || row.post_created_at === null || row.author_username === null) return undefined;
+  const post: PostDto = {
+    id: row.post_id,
+    body: row.body,
+    createdAt: new Date(row.post_created_at).toISOString(),
+    author: { id: row.author_id, username: row.author_username },
+  };
+  return { ...base, data: { type: 'post', post } };
+}
+
+const toEvents = (rows: EventRow[]) => rows.map(toLoggedEvent).filter((event) => event !== undefined);
+
+// Straight on the pg pool (MikroORM's own): uuid[] parameters pass as arrays, and a stream's reads
+// need no identity map.
+export class EventLog {
+  readonly #pool: PoolSource;
+
+  constructor(pool: PoolSource) {
+    this.#pool = pool;
+  }
+
+  async #execute<T>(sql: string, params: unknown[]): Promise<T> {
+    const pool: Pool = await this.#pool();
+    return (await pool.query(sql, params)).rows as T;
+  }
+
+  /** The newest event id (0 when the log is empty): a stream without `lastEventId` starts after it. */
+  async head(): Promise<bigint> {
+    const [row] = await this.#execute<{ id: string | null }[]>('select max(id)::text as id from timeline_events', []);
+    return BigInt(row?.id ?? 0);
+  }
+
+  /** Whether `id` is still in the log, i.e. a stream may resume after it. */
+  async has(id: bigint): Promise<boolean> {
+    const rows = await this.#execute<unknown[]>('select 1 from timeline_events where id = $1', [id.toString()]);
+    return rows.length > 0;
+  }
+
+  /** Every event after `after`, oldest first, at most `limit`: what the hub fans out. */
+  async after(after: bigint, limit: number): Promise<LoggedEvent[]> {
+    const rows = await this.#execute<EventRow[]>(
+      `select ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS} where e.id > $1 order by e.id limit $2`,
+      [after.toString(), limit],
+    );
+    return toEvents(rows);
+  }
+
+  /** The events of `userId`'s timeline after `after` and up to `upTo`, oldest first: a resume. */
+  async timelineAfter(userId: string, after: bigint, upTo: bigint, limit: number): Promise<LoggedEvent[]> {
+    const rows = await this.#execute<EventRow[]>(
+      `select ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS}
+       where e.id > $1 and e.id <= $2
+         and (e.author_id = $3 or e.author_id in (select followee_id from follows where follower_id = $3))
+       order by e.id limit $4`,
+      [after.toString(), upTo.toString(), userId, limit],
+    );
+    return toEvents(rows);
+  }
+
+  /** For each of `authors`, which of `users` see their posts: their followers, and themselves. */
+  async audience(authors: string[], users: string[]): Promise<Map<string, string[]>> {
+    const readers = new Map<string, string[]>();
+    const add = (author: string, user: string) => {
+      const list = readers.get(author);
+      if (list) list.push(user);
+      else readers.set(author, [user]);
+    };
+    const local = new Set(users);
+    for (const author of authors) if (local.has(author)) add(author, author);
+    if (authors.length === 0 || users.length === 0) return readers;
+    const rows = await this.#execute<{ follower_id: string; followee_id: string }[]>(
+      'select follower_id, followee_id from follows where followee_id = any($1::uuid[]) and follower_id = any($2::uuid[])',
+      [authors, users],
+    );
+    for (const row of rows) add(row.followee_id, row.follower_id);
+    return readers;
+  }
+
+  /** Which of `sessionIds` are still live (not revoked, not expired, user still there). */
+  async liveSessions(sessionIds: string[]): Promise<Set<string>> {
+    if (sessionIds.length === 0) return new Set();
+    const rows = await this.#execute<{ id: string }[]>(
+      'select id from sessions where id = any($1::uuid[]) and revoked_at is null and expires_at > now()',
+      [sessionIds],
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Deletes events past the retention (every process does; a second delete finds nothing). */
+  async purge(): Promise<number> {
+    const pool = await this.#pool();
+    const result = await pool.query(
+      `delete from timeline_events where created_at < now() - make_interval(mins => $1)`,
+      [RETENTION_MINUTES],
+    );
+    return result.rowCount ?? 0;
+  }
+}
+
+// Ids are bigints in the database and opaque strings on the wire: fixed-width decimal, so they
+// increase as strings too (a client comparing them either way gets the same order).
+const ID_WIDTH = 19;
+
+export const eventId = (id: bigint) => id.toString().padStart(ID_WIDTH, '0');
+
+/** The log id of a client's `lastEventId`, or undefined for anything we never sent. */
+export function parseEventId(value: string): bigint | undefined {
+  return /^\d{1,19}$/.test(value) ? BigInt(value) : undefined;
+}

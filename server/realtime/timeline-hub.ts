@@ -1,0 +1,237 @@
+// Live timelines for every stream this process serves. One LISTEN connection hears that the log
+// grew (a trigger NOTIFYs at each post's commit, whichever process wrote it); the hub then reads
+// the new events once, asks the database which open streams' users follow their authors (so a
+// follow or unfollow counts at once, with nothing cached), and hands each stream its events.
+// A stream that starts or resumes reads its past from the log first (event-log.ts).
+import { TRPCError } from '@trpc/server';
+import type { FastifyBaseLogger } from 'fastify';
+import pg from 'pg';
+import { RetryLaterError } from '../limits/retry-later.ts';
+import { type EventLog, type LoggedEvent } from './event-log.ts';
+import { streamEnded, TimelineStream } from './timeline-stream.ts';
+
+export interface HubOptions {
+  maxPerUser: number;
+  maxPerProcess: number;
+  /** How often open streams' sessions are checked (revocations end streams within this). */
+  sessionCheckMs?: number;
+}
+
+const CHANNEL = 'warble_timeline';
+const PAGE = 500;
+const RECONNECT_DELAY_MS = 1000;
+// A safety net under LISTEN (a lost notification, a listener down): the log is read this often anyway.
+const POLL_MS = 5000;
+const PURGE_MS = 60_000;
+
+const tooMany = (message: string) =>
+  new TRPCError({
+    code: 'TOO_MANY_REQUESTS',
+    message,
+    cause: new RetryLaterError('TOO_MANY_REQUESTS', message, 30_000),
+  });
+
+export interface OpenStream {
+  userId: string;
+  sessionId: string;
+  /** When the access token (or its session) ends, in ms since the epoch. */
+  expiresAt: number;
+  /** Resume after this log id; undefined: from now on. */
+  after: bigint | undefined;
+  signal: AbortSignal;
+}
+
+export class TimelineHub {
+  readonly #log: EventLog;
+  readonly #options: Required<HubOptions>;
+  readonly #logger: FastifyBaseLogger;
+  readonly #byUser = new Map<string, Set<TimelineStream>>();
+  #count = 0;
+  /** The newest event this process has handed out (or skipped). */
+  #position: bigint | undefined;
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
+  #timers: NodeJS.Timeout[] = [];
+  #stopListening: (() => Promise<void>) | undefined;
+
+  constructor(log: EventLog, logger: FastifyBaseLogger, options: HubOptions) {
+    this.#log = log;
+    this.#logger = logger;
+    this.#options = { sessionCheckMs: 2000, ...options };
+  }
+
+  get openStreams(): number {
+    return this.#count;
+  }
+
+  start(clientUrl: string): void {
+    this.#stopListening = listen(clientUrl, this.#logger, () => this.#readNew());
+    const every = (ms: number, task: () => Promise<unknown>) => {
+      const timer = setInterval(() => void task().catch((error: unknown) => this.#warn(error)), ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(POLL_MS, () => this.#readNew());
+    every(this.#options.sessionCheckMs, () => this.#checkSessions());
+    every(PURGE_MS, () => this.#log.purge());
+  }
+
+  /** Ends every stream (clients resume elsewhere) and stops listening. */
+  async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const streams of this.#byUser.values()) for (const stream of streams) stream.end(streamEnded.shuttingDown());
+    await this.#stopListening?.();
+    await this.#reading;
+  }
+
+  /**
+   * Opens a stream: refused at once beyond the caps or for a `lastEventId` no longer in the log;
+   * then the events after `after` from the log, then live ones, each once, in id order.
+   */
+  async open(options: OpenStream): Promise<AsyncGenerator<LoggedEvent>> {
+    const streams = this.#byUser.get(options.userId);
+    if ((streams?.size ?? 0) >= this.#options.maxPerUser) throw tooMany('Too many open streams for this user');
+    if (this.#count >= this.#options.maxPerProcess) throw tooMany('Too many open streams on this server');
+    if (options.after !== undefined && !(await this.#log.has(options.after))) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: 'Unknown or expired lastEventId: reload the timeline, then subscribe without it',
+      });
+    }
+    // Registered before the log is read, so an event committed meanwhile is either in the read or
+    // handed to the stream live (or both: ids decide, nothing is sent twice).
+    const stream = new TimelineStream(options.userId, options.sessionId, options.expiresAt, options.signal);
+    this.#add(stream);
+    return this.#events(stream, options.after);
+  }
+
+  async *#events(stream: TimelineStream, after: bigint | undefined): AsyncGenerator<LoggedEvent> {
+    try {
+      const head = await this.#log.head();
+      let position = after ?? head;
+      // The past: every event after `after` up to the log's head when the stream opened.
+      for (let page: LoggedEvent[] = []; position < head;) {
+        page = await this.#log.timelineAfter(stream.userId, position, head, PAGE);
+        for (const event of page) yield event;
+        position = page.length < PAGE ? head : page.at(-1)!.id;
+      }
+      // The present: what the hub hands over, skipping what the past already had.
+      for (let event = await stream.next(); event; event = await stream.next()) {
+        if (event.id <= position) continue;
+        position = event.id;
+        yield event;
+      }
+    } finally {
+      this.#remove(stream);
+    }
+  }
+
+  #add(stream: TimelineStream) {
+    let streams = this.#byUser.get(stream.userId);
+    if (!streams) this.#byUser.set(stream.userId, (streams = new Set()));
+    streams.add(stream);
+    this.#count++;
+  }
+
+  #remove(stream: TimelineStream) {
+    stream.close();
+    const streams = this.#byUser.get(stream.userId);
+    if (!streams?.delete(stream)) return;
+    this.#count--;
+    if (streams.size === 0) this.#byUser.delete(stream.userId);
+  }
+
+  /** Reads what the log gained since the last read and fans it out; concurrent calls coalesce. */
+  #readNew(): Promise<void> {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      try {
+        do {
+          this.#readAgain = false;
+          this.#position ??= await this.#log.head();
+          for (;;) {
+            const events = await this.#log.after(this.#position, PAGE);
+            if (events.length === 0) break;
+            this.#position = events.at(-1)!.id;
+            if (this.#count > 0) await this.#fanOut(events);
+            if (events.length < PAGE) break;
+          }
+        } while (this.#readAgain);
+      } catch (error) {
+        this.#warn(error);
+      } finally {
+        this.#reading = undefined;
+      }
+    })();
+    return this.#reading;
+  }
+
+  async #fanOut(events: LoggedEvent[]) {
+    const authors = [...new Set(events.map((event) => event.authorId))];
+    const readers = await this.#log.audience(authors, [...this.#byUser.keys()]);
+    for (const event of events) {
+      for (const userId of readers.get(event.authorId) ?? []) {
+        for (const stream of this.#byUser.get(userId) ?? []) stream.push(event);
+      }
+    }
+  }
+
+  /** Ends the streams whose session was revoked or expired, or whose user is gone. */
+  async #checkSessions() {
+    if (this.#count === 0) return;
+    const sessions = new Set<string>();
+    for (const streams of this.#byUser.values()) for (const stream of streams) sessions.add(stream.sessionId);
+    const live = await this.#log.liveSessions([...sessions]);
+    for (const streams of this.#byUser.values()) {
+      for (const stream of streams) if (!live.has(stream.sessionId)) stream.end(streamEnded.revoked());
+    }
+  }
+
+  #warn(error: unknown) {
+    this.#logger.warn({ err: error }, 'live timelines: reading the event log failed; retrying');
+  }
+}
+
+/** Keeps a LISTEN connection on `warble_timeline` (reconnecting); `heard` runs on every NOTIFY and reconnect. */
+function listen(clientUrl: string, logger: FastifyBaseLogger, heard: () => Promise<void>): () => Promise<void> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const drop = (old: pg.Client | undefined) => {
+    old?.removeAllListeners();
+    old?.on('error', () => {});
+    return old?.end().catch(() => {});
+  };
+  const lost = (error?: Error) => {
+    if (client) logger.warn({ err: error }, 'live timelines: listener lost; reconnecting');
+    void drop(client);
+    client = undefined;
+    if (!stopped) retry = setTimeout(connect, RECONNECT_DELAY_MS);
+  };
+  const connect = () => {
+    const next = new pg.Client({ connectionString: clientUrl, application_name: 'warble-timelines' });
+    client = next;
+    next.on('error', lost);
+    next.on('end', () => lost());
+    next.on('notification', () => void heard());
+    next
+      .connect()
+      .then(() => next.query(`listen ${CHANNEL}`))
+      // Whatever was logged while not listening is read now: the log, not NOTIFY, is the record.
+      .then(() => heard())
+      .catch((error: Error) => {
+        if (client === next) lost(error);
+      });
+  };
+  connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const last = client;
+    client = undefined;
+    await drop(last);
+  };
+}
