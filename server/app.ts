@@ -92,6 +92,8 @@ export async function buildApp({
   // for them until the grace period ends. They are ended when the drain starts.
   const unused = new Set<Socket>();
   app.server.on('connection', (socket: Socket) => {
+    // Accepted while draining (it reached the kernel before close() began): it would wait too.
+    if (draining) return socket.destroy();
     unused.add(socket);
     const used = () => unused.delete(socket);
     socket.once('data', used).once('close', used);

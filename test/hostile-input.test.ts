@@ -27,8 +27,13 @@ describe('hostile inputs to every procedure', () => {
     world = await prepareWorld(t.url);
   });
 
-  it('covers every procedure of the router', () => {
-    const served = Object.keys(appRouter._def.procedures).sort();
+  it('covers every query and mutation of the router', () => {
+    // The subscription (posts.onTimeline) answers in an event stream; its bad inputs are in
+    // test/realtime*.test.ts.
+    const procedures = appRouter._def.procedures as Record<string, { _def: { type: string } }>;
+    const served = Object.keys(procedures)
+      .filter((path) => procedures[path]!._def.type !== 'subscription')
+      .sort();
     expect(PROCEDURES.map((spec) => spec.path).sort()).toEqual(served);
   });
 
