@@ -186,10 +186,7 @@ export async function buildApp({
     maxPerUser: env.STREAMS_MAX_PER_USER,
     maxPerProcess: env.STREAMS_MAX_PER_PROCESS,
   });
-  app.addHook('onReady', (done) => {
-    timelines.start(orm.config.get('clientUrl'));
-    done();
-  });
+  app.addHook('onReady', () => timelines.start(orm.config.get('clientUrl')));
   // Open streams would hold close() until the grace ends: they end at once, and their clients
   // resume from their last event id on another process (or this one, restarted).
   app.addHook('preClose', (done) => {

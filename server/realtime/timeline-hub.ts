@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import { RetryLaterError } from '../limits/retry-later.ts';
 import { type EventLog, type LoggedEvent } from './event-log.ts';
-import { streamEnded, TimelineStream } from './timeline-stream.ts';
+import { BEHIND, streamEnded, TimelineStream } from './timeline-stream.ts';
 
 export interface HubOptions {
   maxPerUser: number;
@@ -64,7 +64,9 @@ export class TimelineHub {
     return this.#count;
   }
 
-  start(clientUrl: string): void {
+  /** Starts listening; the log's current end is read first, so nothing logged after start-up is missed. */
+  async start(clientUrl: string): Promise<void> {
+    await this.#startAt().catch((error: unknown) => this.#warn(error));
     this.#stopListening = listen(clientUrl, this.#logger, () => this.#readNew());
     const every = (ms: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => void task().catch((error: unknown) => this.#warn(error)), ms);
@@ -102,28 +104,52 @@ export class TimelineHub {
     // handed to the stream live (or both: ids decide, nothing is sent twice).
     const stream = new TimelineStream(options.userId, options.sessionId, options.expiresAt, options.signal);
     this.#add(stream);
-    return this.#events(stream, options.after);
+    try {
+      // Read before the answer starts: a post committed once the client sees the stream open is
+      // after this head, so the hub hands it over live.
+      const head = await this.#log.head();
+      // The hub had not read the log yet (start-up): it starts here, so it misses nothing after it.
+      this.#position ??= head;
+      return this.#events(stream, options.after ?? head, head);
+    } catch (error) {
+      this.#remove(stream);
+      throw error;
+    }
   }
 
-  async *#events(stream: TimelineStream, after: bigint | undefined): AsyncGenerator<LoggedEvent> {
+  async *#events(stream: TimelineStream, after: bigint, head: bigint): AsyncGenerator<LoggedEvent> {
     try {
-      const head = await this.#log.head();
-      let position = after ?? head;
       // The past: every event after `after` up to the log's head when the stream opened.
-      for (let page: LoggedEvent[] = []; position < head;) {
-        page = await this.#log.timelineAfter(stream.userId, position, head, PAGE);
-        for (const event of page) yield event;
-        position = page.length < PAGE ? head : page.at(-1)!.id;
-      }
-      // The present: what the hub hands over, skipping what the past already had.
-      for (let event = await stream.next(); event; event = await stream.next()) {
-        if (event.id <= position) continue;
-        position = event.id;
-        yield event;
+      let position = yield* this.#replay(stream.userId, after, head);
+      // The present: what the hub hands over, skipping what the past already had; when the reader
+      // fell behind and events were dropped, the log again.
+      for (let next = await stream.next(); next; next = await stream.next()) {
+        if (next === BEHIND) {
+          position = yield* this.#replay(stream.userId, position, await this.#log.head());
+        } else if (next.id > position) {
+          position = next.id;
+          yield next;
+        }
       }
     } finally {
       this.#remove(stream);
     }
+  }
+
+  /** Yields `userId`'s events in (after, upTo] from the log; returns the new position. */
+  async *#replay(userId: string, after: bigint, upTo: bigint): AsyncGenerator<LoggedEvent, bigint> {
+    let position = after;
+    while (position < upTo) {
+      const page = await this.#log.timelineAfter(userId, position, upTo, PAGE);
+      for (const event of page) yield event;
+      position = page.length < PAGE ? upTo : page.at(-1)!.id;
+    }
+    return position;
+  }
+
+  async #startAt() {
+    const head = await this.#log.head();
+    this.#position ??= head;
   }
 
   #add(stream: TimelineStream) {
@@ -151,9 +177,10 @@ export class TimelineHub {
       try {
         do {
           this.#readAgain = false;
-          this.#position ??= await this.#log.head();
+          // Not known yet (the database was down at start-up): from now on.
+          if (this.#position === undefined) await this.#startAt();
           for (;;) {
-            const events = await this.#log.after(this.#position, PAGE);
+            const events = await this.#log.after(this.#position!, PAGE);
             if (events.length === 0) break;
             this.#position = events.at(-1)!.id;
             if (this.#count > 0) await this.#fanOut(events);

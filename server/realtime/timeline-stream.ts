@@ -4,20 +4,18 @@ import { TRPCError } from '@trpc/server';
 import { RetryLaterError } from '../limits/retry-later.ts';
 import type { LoggedEvent } from './event-log.ts';
 
-// Events a stream may hold for a reader that does not keep up. Beyond it the stream ends and the
-// client resumes from its last id: the log, not this process's memory, holds the backlog.
+// Events a stream may hold for a reader that does not keep up. Beyond it they are dropped and the
+// stream reads them again from the log when its reader is ready: the log, not this process's
+// memory, holds the backlog of a slow (or stalled) reader.
 export const MAX_PENDING = 256;
+
+/** What `next()` answers when events were dropped: read the log from your position. */
+export const BEHIND = Symbol('behind');
 
 export const streamEnded = {
   expired: () => new TRPCError({ code: 'UNAUTHORIZED', message: 'The access token expired; refresh it and resume' }),
   revoked: () => new TRPCError({ code: 'UNAUTHORIZED', message: 'The session ended' }),
   // SERVICE_UNAVAILABLE: tRPC's subscription link reconnects by itself (with its last id).
-  tooSlow: () =>
-    new TRPCError({
-      code: 'SERVICE_UNAVAILABLE',
-      message: 'The stream fell too far behind; resume from the last event id',
-      cause: new RetryLaterError('SERVICE_UNAVAILABLE', 'too far behind', 1000),
-    }),
   shuttingDown: () =>
     new TRPCError({
       code: 'SERVICE_UNAVAILABLE',
@@ -30,6 +28,7 @@ export class TimelineStream {
   readonly userId: string;
   readonly sessionId: string;
   #pending: LoggedEvent[] = [];
+  #behind = false;
   #wake: (() => void) | undefined;
   #end: Error | undefined;
   #expiry: NodeJS.Timeout;
@@ -48,9 +47,12 @@ export class TimelineStream {
 
   /** A live event for this stream (the hub decided it belongs to this user's timeline). */
   push(event: LoggedEvent): void {
-    if (this.#end) return;
-    if (this.#pending.length >= MAX_PENDING) return this.end(streamEnded.tooSlow());
-    this.#pending.push(event);
+    if (this.#end || this.#behind) return;
+    if (this.#pending.length < MAX_PENDING) this.#pending.push(event);
+    else {
+      this.#behind = true;
+      this.#pending = [];
+    }
     this.#wakeUp();
   }
 
@@ -64,14 +66,21 @@ export class TimelineStream {
     this.#wakeUp();
   }
 
-  /** The next live event; throws the reason when the stream ended; undefined once the client left. */
-  async next(): Promise<LoggedEvent | undefined> {
-    while (!this.#end && this.#pending.length === 0 && !this.#signal.aborted) {
+  /**
+   * The next live event, or BEHIND when events were dropped since the last call; throws the reason
+   * when the stream ended; undefined once the client left.
+   */
+  async next(): Promise<LoggedEvent | typeof BEHIND | undefined> {
+    while (!this.#end && !this.#behind && this.#pending.length === 0 && !this.#signal.aborted) {
       await new Promise<void>((resolve) => (this.#wake = resolve));
       this.#wake = undefined;
     }
     if (this.#signal.aborted) return undefined;
     if (this.#end) throw this.#end;
+    if (this.#behind) {
+      this.#behind = false;
+      return BEHIND;
+    }
     return this.#pending.shift();
   }
 
