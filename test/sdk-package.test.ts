@@ -104,6 +104,23 @@ export async function typedCalls(): Promise<void> {
   // @ts-expect-error: refreshToken is null in cookie mode, so string | null
   const alwaysString: string = cookieSession.refreshToken;
   void [wrongType, alwaysString];
+
+  // The live timeline: tracked events, typed.
+  const live = client.posts.onTimeline.subscribe(
+    {},
+    {
+      onData: ({ id, data }) => {
+        const eventId: string = id;
+        const shown: string | undefined = data.type === 'post' ? data.post.body : data.id;
+        // @ts-expect-error: a delete event has no post
+        const missing = data.type === 'delete' ? data.post : undefined;
+        void [eventId, shown, missing];
+      },
+    },
+  );
+  live.unsubscribe();
+  // @ts-expect-error: the input takes lastEventId, not since
+  client.posts.onTimeline.subscribe({ since: '1' }, {});
 }
 `;
 
@@ -266,9 +283,12 @@ describe('the packed @warble/client', () => {
   it('ships built JavaScript and one bundled declaration file, and nothing of the server', async () => {
     const dist = path.join(alone.project, 'node_modules', '@warble', 'client', 'dist');
     expect((await readdir(dist)).sort()).toEqual(['index.d.ts', 'index.js']);
-    // For browsers too: its only imports are tRPC's (no node: built-ins, nothing of the server).
+    // For browsers too: its only imports are tRPC's and `eventsource` (the live timeline's
+    // connection, a dependency that runs in browsers): no node: built-ins, nothing of the server.
     const imported = [...(await readFile(path.join(dist, 'index.js'), 'utf8')).matchAll(/\bfrom\s*["']([^"']+)["']/g)];
-    expect(new Set(imported.map((match) => match[1]))).toEqual(new Set(['@trpc/client', '@trpc/server/observable']));
+    expect(new Set(imported.map((match) => match[1]))).toEqual(
+      new Set(['@trpc/client', '@trpc/server/observable', 'eventsource']),
+    );
   });
 
   it('ships a README whose links all stay inside the package', async () => {

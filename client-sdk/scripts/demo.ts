@@ -2,7 +2,7 @@
 // against a running server, one readable line per step.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { createWarbleClient, isWarbleError, type RouterOutputs } from '../src/index.ts';
+import { createWarbleClient, isWarbleError, type RouterOutputs, type WarbleClient } from '../src/index.ts';
 
 const { values } = parseArgs({ options: { url: { type: 'string', default: 'http://127.0.0.1:3000/trpc' } } });
 const url = values.url;
@@ -16,6 +16,49 @@ const showPosts = (page: RouterOutputs['posts']['timeline']) => {
   if (page.items.length === 0) show('(no posts)');
   for (const post of page.items) show(`${post.createdAt}  @${post.author.username}: ${post.body}`);
 };
+
+type TimelineEvent = RouterOutputs['posts']['onTimeline'] extends AsyncIterable<infer E> ? E : never;
+
+/** `client`'s live timeline, once started: `next(test)` waits for the first event that passes `test`. */
+async function watchTimeline(client: WarbleClient) {
+  const seen: TimelineEvent[] = [];
+  const waiters = new Set<() => void>();
+  let failure: Error | undefined;
+  const wake = () => waiters.forEach((waiter) => waiter());
+  let started!: () => void;
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  const subscription = client.posts.onTimeline.subscribe(
+    {},
+    {
+      onStarted: () => started(),
+      onData: (event) => {
+        seen.push(event);
+        wake();
+      },
+      onError: (error) => {
+        failure = error;
+        started(); // refused at once: `next` reports why
+        wake();
+      },
+    },
+  );
+  await ready;
+  const next = (test: (event: TimelineEvent['data']) => boolean) =>
+    new Promise<TimelineEvent>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no live event within 5 s')), 5000);
+      const check = () => {
+        const found = seen.find((event) => test(event.data));
+        if (found) resolve(found);
+        else if (failure) reject(failure);
+        else return;
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+  return { next, stop: () => subscription.unsubscribe() };
+}
 
 async function main() {
   // One client per person, each with its own token store.
@@ -50,9 +93,19 @@ async function main() {
   step(`@${alice}'s timeline`);
   showPosts(await alices.posts.timeline.query({ limit: 10 }));
 
+  step(`@${alice} goes live (posts.onTimeline), and @${bob} posts again`);
+  const live = await watchTimeline(alices);
+  const third = await bobs.posts.create.mutate({ body: 'Third: this one arrives live.' });
+  const arrived = await live.next((event) => event.type === 'post' && event.post.id === third.id);
+  if (arrived.data.type === 'post')
+    show(`live event ${arrived.id}: @${arrived.data.post.author.username}: ${arrived.data.post.body}`);
+
   step(`@${bob} deletes his first post (soft delete)`);
   const deleted = await bobs.posts.delete.mutate({ id: first.id });
   show(`deleted at ${deleted.deletedAt}`);
+  const removed = await live.next((event) => event.type === 'delete' && event.id === first.id);
+  show(`live event ${removed.id}: post ${first.id} deleted`);
+  live.stop(); // closes the stream
 
   step(`@${alice}'s timeline again`);
   showPosts(await alices.posts.timeline.query({ limit: 10 }));

@@ -1,8 +1,16 @@
 // The link that makes the client log in, stay logged in, and log out without the caller's help.
-import { TRPCClientError, type Operation, type TRPCLink } from '@trpc/client';
+import {
+  TRPCClientError,
+  type Operation,
+  type OperationLink,
+  type OperationResultObservable,
+  type TRPCLink,
+} from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from './app-router.ts';
 import { warbleErrorCode } from './errors.ts';
+import { resumingSubscription } from './resuming-subscription.ts';
+import type { TokenRenewal } from './token-renewal.ts';
 import type { TokenStore, Tokens } from './token-store.ts';
 
 // Procedures whose UNAUTHORIZED is about the credentials in their input, not an expired token:
@@ -11,22 +19,31 @@ const NO_REFRESH = new Set(['auth.signup', 'auth.login', 'auth.refresh', 'auth.l
 const STORES_RESULT = new Set(['auth.login', 'auth.refresh']);
 const CLEARS_STORE = new Set(['auth.logout', 'auth.logoutAll']);
 
-/** The access token a call was sent with, carried in the operation's context to the HTTP link. */
+/** What the auth link tells the transport links, in the operation's context. */
 export interface AuthContext extends Record<string, unknown> {
+  /** The access token a call was sent with (the HTTP links put it in the Authorization header). */
   accessToken?: string | null;
+  /**
+   * For a live stream, which connects again and again: the token for the connection about to be
+   * made, read from the store each time (so a reconnect never carries a token replaced since).
+   */
+  connectToken?: () => Promise<string | null>;
 }
+
+/** The rest of the link chain, as a link sees it. */
+export type NextLink = Parameters<OperationLink<AppRouter>>[0]['next'];
 
 const isUnauthorized = (error: unknown) => warbleErrorCode(error) === 'UNAUTHORIZED';
 
 export interface AuthLinkOptions {
+  /** The client's one refresh, shared with live streams. */
+  renewal: TokenRenewal;
   store: TokenStore;
   /**
    * The refresh token lives in an httpOnly cookie: the SDK asks for it on login and refresh, keeps
    * only the access token, and tries a refresh even when it holds nothing (after a page reload).
    */
   refreshCookie: boolean;
-  /** Calls auth.refresh without this link (so a failing refresh cannot recurse). */
-  refresh: (input: { refreshToken?: string; refreshCookie?: true }) => Promise<Tokens>;
 }
 
 type CredentialsInput = { refreshToken?: string | null; refreshCookie?: boolean } | undefined;
@@ -48,106 +65,70 @@ function inputWithCredentials(op: Operation, held: Tokens | null, refreshCookie:
   return op.path === 'auth.logout' ? (input ?? {}) : op.input;
 }
 
-export function authLink({ store, refreshCookie, refresh }: AuthLinkOptions): TRPCLink<AppRouter> {
-  // One refresh at a time, shared by every call that failed with the same expired token.
-  let refreshing: Promise<boolean> | null = null;
-  // How many refreshes have ended, well or not. A call that left before the latest one ended was
-  // answered by it: refreshing again for that call would repeat a refusal (in cookie mode, where
-  // an empty store cannot tell "refused" from "not tried yet") or spend a good token for nothing.
-  let refreshesEnded = 0;
-
-  /** Makes sure the store holds tokens newer than `sentWith`; false when that is impossible. */
-  async function renew(sentWith: string | null, sentAfter: number): Promise<boolean> {
-    const current = await store.get();
-    // A refresh or a login happened while this call was in flight: just retry with the new token.
-    if (current && current.accessToken !== sentWith) return true;
-    if (refreshesEnded !== sentAfter) return false;
-    // Without the cookie, a refresh needs the refresh token from the store. With it, the server
-    // reads the cookie (and says UNAUTHORIZED when there is none).
-    const input = refreshCookie
-      ? ({ refreshCookie: true } as const)
-      : current?.refreshToken
-        ? { refreshToken: current.refreshToken }
-        : null;
-    if (!input) return false;
-    refreshing ??= (async () => {
-      try {
-        await store.set(stored(await refresh(input)));
-        return true;
-      } catch (error) {
-        // The refresh token is spent, revoked or expired (or, in cookie mode, there is no cookie):
-        // the session is over. Any other failure, say the network, keeps the tokens for a later try.
-        if (isUnauthorized(error)) await store.set(null);
-        return false;
-      }
-    })().finally(() => {
-      refreshing = null;
-      refreshesEnded++;
-    });
-    return refreshing;
-  }
-
-  /** What goes into the store: in cookie mode never a refresh token, whatever the answer holds. */
-  const stored = ({ accessToken, refreshToken }: Tokens): Tokens => ({
-    accessToken,
-    refreshToken: refreshCookie ? null : refreshToken,
-  });
-
+export function authLink(options: AuthLinkOptions): TRPCLink<AppRouter> {
   return () =>
     ({ op, next }) =>
-      observable((observer) => {
-        let unsubscribe: (() => void) | undefined;
-        let stopped = false;
+      // A stream is not retried once but resumed after every expiry: resuming-subscription.ts.
+      op.type === 'subscription'
+        ? resumingSubscription({ op, next, renewal: options.renewal })
+        : authenticatedCall(op, next, options);
+}
 
-        const attempt = async (retried: boolean) => {
-          const held = await store.get();
-          const sentAfter = refreshesEnded;
-          if (stopped) return;
-          const accessToken = held?.accessToken ?? null;
-          const sent: Operation = {
-            ...op,
-            input: inputWithCredentials(op, held, refreshCookie),
-            context: { ...op.context, accessToken } satisfies AuthContext,
-          };
-          // Results reach the caller only once the store is up to date; completion waits for them.
-          let settled: Promise<void> = Promise.resolve();
-          const subscription = next(sent).subscribe({
-            next(result) {
-              const data = result.result.type === 'data' ? result.result.data : undefined;
-              settled = (async () => {
-                if (STORES_RESULT.has(op.path) && data) await store.set(stored(data as Tokens));
-                if (CLEARS_STORE.has(op.path)) await store.set(null);
-              })().then(
-                () => observer.next(result),
-                (error: unknown) => observer.error(TRPCClientError.from(error as Error)),
-              );
-            },
-            error(error) {
-              void (async () => {
-                if (
-                  !retried &&
-                  isUnauthorized(error) &&
-                  !NO_REFRESH.has(op.path) &&
-                  (await renew(accessToken, sentAfter))
-                ) {
-                  return attempt(true);
-                }
-                // A logout whose session was already gone still means: forget the tokens.
-                if (CLEARS_STORE.has(op.path)) await store.set(null);
-                observer.error(error);
-              })();
-            },
-            complete() {
-              void settled.then(() => observer.complete());
-            },
-          });
-          unsubscribe = () => subscription.unsubscribe();
-        };
+/** A query or mutation: sent with the stored token, retried once after a refresh. */
+function authenticatedCall(
+  op: Operation,
+  next: NextLink,
+  { renewal, store, refreshCookie }: AuthLinkOptions,
+): OperationResultObservable<AppRouter, unknown> {
+  return observable((observer) => {
+    let unsubscribe: (() => void) | undefined;
+    let stopped = false;
 
-        void attempt(false);
-        return () => {
-          stopped = true;
-          unsubscribe?.();
-        };
+    const attempt = async (retried: boolean) => {
+      // A logout that overtook a refresh (a live stream renews its token in the background) would
+      // end the session, and then the refresh's answer would bring a token, or a cookie, back.
+      if (CLEARS_STORE.has(op.path)) await renewal.idle();
+      const { held, ...sentWith } = await renewal.read();
+      if (stopped) return;
+      const sent: Operation = {
+        ...op,
+        input: inputWithCredentials(op, held, refreshCookie),
+        context: { ...op.context, accessToken: sentWith.accessToken } satisfies AuthContext,
+      };
+      // Results reach the caller only once the store is up to date; completion waits for them.
+      let settled: Promise<void> = Promise.resolve();
+      const subscription = next(sent).subscribe({
+        next(result) {
+          const data = result.result.type === 'data' ? result.result.data : undefined;
+          settled = (async () => {
+            if (STORES_RESULT.has(op.path) && data) await store.set(renewal.stored(data as Tokens));
+            if (CLEARS_STORE.has(op.path)) await store.set(null);
+          })().then(
+            () => observer.next(result),
+            (error: unknown) => observer.error(TRPCClientError.from(error as Error)),
+          );
+        },
+        error(error) {
+          void (async () => {
+            if (!retried && isUnauthorized(error) && !NO_REFRESH.has(op.path) && (await renewal.renew(sentWith))) {
+              return attempt(true);
+            }
+            // A logout whose session was already gone still means: forget the tokens.
+            if (CLEARS_STORE.has(op.path)) await store.set(null);
+            observer.error(error);
+          })();
+        },
+        complete() {
+          void settled.then(() => observer.complete());
+        },
       });
+      unsubscribe = () => subscription.unsubscribe();
+    };
+
+    void attempt(false);
+    return () => {
+      stopped = true;
+      unsubscribe?.();
+    };
+  });
 }

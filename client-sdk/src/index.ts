@@ -3,6 +3,7 @@ import {
   createTRPCClient,
   httpBatchLink,
   httpLink,
+  splitLink,
   type OperationLink,
   type TRPCClient,
   type TRPCLink,
@@ -10,6 +11,8 @@ import {
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from './app-router.ts';
 import { authLink, type AuthContext } from './auth-link.ts';
+import { subscriptionLink } from './subscription-link.ts';
+import { tokenRenewal } from './token-renewal.ts';
 import { memoryTokenStore, type TokenStore, type Tokens } from './token-store.ts';
 
 export type { AppRouter, ErrorShape } from './app-router.ts';
@@ -24,9 +27,12 @@ export interface WarbleClientOptions {
   url: string;
   /** Where tokens are kept; memory by default. */
   tokens?: TokenStore;
-  /** A fetch implementation (tests, older runtimes, instrumentation); the global one by default. */
+  /**
+   * A fetch implementation (tests, older runtimes, instrumentation); the global one by default. Used
+   * for calls and for the connections of subscriptions alike.
+   */
   fetch?: typeof globalThis.fetch;
-  /** Extra headers for every request. */
+  /** Extra headers for every request, subscriptions' connections included. */
   headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
   /**
    * For browsers: the refresh token lives only in the API's httpOnly cookie, never in the store
@@ -51,23 +57,27 @@ export function createWarbleClient(options: WarbleClientOptions): WarbleClient {
     links: [httpLink({ url: options.url, fetch, headers: extraHeaders })],
   });
 
+  // One refresh at a time for calls and live streams alike.
+  const renewal = tokenRenewal({ store, refreshCookie, refresh: (input) => plain.auth.refresh.mutate(input) });
+
   return createTRPCClient<AppRouter>({
     links: [
-      authLink({
-        store,
-        refreshCookie,
-        refresh: (input) => plain.auth.refresh.mutate(input),
-      }),
-      batchPerToken((token) =>
-        httpBatchLink({
-          url: options.url,
-          fetch,
-          headers: async () => ({
-            ...(await extraHeaders()),
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
+      authLink({ renewal, store, refreshCookie }),
+      splitLink({
+        // Subscriptions (posts.onTimeline) are server-sent events; the rest, batched HTTP calls.
+        condition: (op) => op.type === 'subscription',
+        true: subscriptionLink({ url: options.url, fetch, headers: extraHeaders, withCredentials: refreshCookie }),
+        false: batchPerToken((token) =>
+          httpBatchLink({
+            url: options.url,
+            fetch,
+            headers: async () => ({
+              ...(await extraHeaders()),
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            }),
           }),
-        }),
-      ),
+        ),
+      }),
     ],
   });
 }

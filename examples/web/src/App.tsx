@@ -5,6 +5,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { forgetSession, sessionQuery, trpc, type SessionUser } from './api.ts';
 import { AuthForms } from './AuthForms.tsx';
 import { ErrorNote } from './errors.tsx';
+import { LiveStatus, useLiveTimeline } from './Live.tsx';
 import { Profile } from './Profile.tsx';
 import { Timeline } from './Timeline.tsx';
 
@@ -19,6 +20,8 @@ export function App() {
 function SignedIn({ user }: { user: SessionUser }) {
   const route = useHashRoute();
   const logout = useMutation(trpc.auth.logout.mutationOptions({ onSuccess: forgetSession }));
+  // Here rather than in the timeline: new posts keep arriving while a profile is shown.
+  const live = useLiveTimeline();
   return (
     <div className="app">
       <header>
@@ -26,6 +29,7 @@ function SignedIn({ user }: { user: SessionUser }) {
           Warble
         </a>
         <FindUser />
+        <LiveStatus {...live} />
         <span className="me">
           Signed in as{' '}
           <a href={`#/u/${user.username}`} data-testid="signed-in-as">
