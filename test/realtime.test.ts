@@ -13,7 +13,6 @@ import { createPost, deletePost, follow, signedInUser, succeeded, unfollowUser }
 import {
   describeEvents,
   endCode,
-  expectExactly,
   expectNothingRepeated,
   isIncreasing,
   openTimeline,
@@ -111,7 +110,13 @@ describe('posts.onTimeline', () => {
     // Posted after x's: if x's last post were coming, it would come first.
     await createPost(t.url, me.token, 'mine');
 
-    await expectExactly(stream, ['post:x while followed', 'post:mine']);
+    await stream.receive(2);
+    await sleep(SETTLE_MS);
+    // Who sees an event is decided when the log hands it out, which can be a moment after its commit
+    // (docs/realtime.md): a post made just before the follow may come too. Nothing after the
+    // unfollow may.
+    const seen = describeEvents(stream.received()).filter((event) => event !== 'post:x before the follow');
+    expect(seen).toEqual(['post:x while followed', 'post:mine']);
   });
 
   /** One way each to revoke the session of `tokens` (no grace for a spent refresh token here). */

@@ -10,14 +10,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyBaseLogger } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import pg from 'pg';
+import { listen } from '../listen.ts';
 import type { Viewer } from './authenticate.ts';
 
 const CHANNEL = 'warble_sessions_revoked';
 // Bounds memory (a token and a viewer are well under 1 KB): 10,000 callers active within
 // AUTH_CACHE_SECONDS is far more than one process serves.
 const MAX_ENTRIES = 10_000;
-const RECONNECT_DELAY_MS = 1000;
 
 export type Revoked = { sessionId: string } | { userId: string };
 
@@ -103,53 +102,26 @@ export class ViewerCache {
 
   /** Keeps a LISTEN connection open (reconnecting) until the returned function is called. */
   listen(clientUrl: string, log: Pick<FastifyBaseLogger, 'warn'>): () => Promise<void> {
-    let client: pg.Client | undefined;
-    let stopped = false;
-    let retry: NodeJS.Timeout | undefined;
-    const close = (old: pg.Client | undefined) => {
-      old?.removeAllListeners();
-      // A client without an 'error' listener would crash the process on its next error.
-      old?.on('error', () => {});
-      return old?.end().catch(() => {});
-    };
-    const lost = (error?: Error) => {
-      if (this.#listening)
-        log.warn({ err: error }, 'session revocation listener lost; token cache off until it is back');
-      this.#listening = false;
-      this.#clear();
-      void close(client);
-      client = undefined;
-      if (!stopped) retry = setTimeout(connect, RECONNECT_DELAY_MS);
-    };
-    const connect = () => {
-      const next = new pg.Client({ connectionString: clientUrl, application_name: 'warble-revocations' });
-      client = next;
-      next.on('error', lost);
-      next.on('end', () => lost());
-      next.on('notification', (message) => {
-        if (message.channel === CHANNEL && message.payload) this.forget(JSON.parse(message.payload) as Revoked);
-      });
-      next
-        .connect()
-        .then(() => next.query(`listen ${CHANNEL}`))
-        .then(() => {
-          if (client !== next) return;
-          // Anything revoked while not listening is unknown here: start empty.
-          this.#clear();
-          this.#listening = true;
-        })
-        .catch((error: Error) => {
-          if (client === next) lost(error);
-        });
-    };
-    connect();
+    const stop = listen({
+      clientUrl,
+      channel: CHANNEL,
+      applicationName: 'warble-revocations',
+      onNotification: (payload) => this.forget(JSON.parse(payload) as Revoked),
+      onListening: () => {
+        // Anything revoked while not listening is unknown here: start empty.
+        this.#clear();
+        this.#listening = true;
+      },
+      onLost: (error) => {
+        if (this.#listening)
+          log.warn({ err: error }, 'session revocation listener lost; token cache off until it is back');
+        this.#listening = false;
+        this.#clear();
+      },
+    });
     return async () => {
-      stopped = true;
-      clearTimeout(retry);
       this.#listening = false;
-      const last = client;
-      client = undefined;
-      await close(last);
+      await stop();
     };
   }
 }

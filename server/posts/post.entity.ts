@@ -24,10 +24,9 @@ export const PostSchema = defineEntity({
   triggers: [
     {
       // Live timelines (realtime/): a post that appears (insert, restore) or disappears (soft
-      // delete) is logged in timeline_events and announced with a NOTIFY, both at commit. The
-      // advisory lock makes events commit in id order, so a reader that has seen id n has seen
-      // every id below it: resuming "after n" never skips a late commit. (Bulk loaders opt out
-      // with `set warble.timeline_events = off`.)
+      // delete) is logged in timeline_events with its transaction's id, and announced with a
+      // NOTIFY, both at commit (readers take the log in commit-safe order: event-log.ts). Bulk
+      // loaders opt out with `set warble.timeline_events = off`.
       name: 'timeline_event',
       timing: 'after',
       events: ['insert', 'update'],
@@ -35,8 +34,7 @@ export const PostSchema = defineEntity({
       when: "(current_setting('warble.timeline_events'::text, true) IS DISTINCT FROM 'off'::text)",
       body: `if tg_op = 'INSERT' and new.deleted_at is not null then return null; end if;
 if tg_op = 'UPDATE' and (old.deleted_at is null) = (new.deleted_at is null) then return null; end if;
-perform pg_advisory_xact_lock(7318349394477056);
-insert into timeline_events (kind, post_id, author_id) values (case when new.deleted_at is null then 'post' else 'delete' end, new.id, new.author_id);
+insert into timeline_events (tx, kind, post_id, author_id) values (pg_current_xact_id()::text::bigint, case when new.deleted_at is null then 'post' else 'delete' end, new.id, new.author_id);
 perform pg_notify('warble_timeline', '');
 return null;`,
     },

@@ -1,5 +1,12 @@
 // The SQL of live timelines, over timeline_events (written by a trigger on posts, see
-// post.entity.ts). Event ids commit in order, so "every event after n" is a plain range read.
+// post.entity.ts).
+//
+// The order of the log: a sequence id is taken when a row is written, not when it commits, so id 11
+// can become visible before id 10 — and a reader that moved past 11 would never see 10. Each row
+// also carries its transaction's id (tx). A transaction older than the oldest one still running
+// (the snapshot's xmin) can no longer commit anything, so the rows with tx below that horizon are
+// final: readers take the log in (tx, id) order and never beyond the horizon. An event's place is
+// the pair, packed into one bigint key (tx in the high 64 bits), which is also its stream id.
 import type { Pool } from 'pg';
 import type { PoolSource } from '../limits/quota.ts';
 import type { PostDto } from '../posts/post.dto.ts';
@@ -8,7 +15,7 @@ import type { PostDto } from '../posts/post.dto.ts';
 export type TimelineEventData = { type: 'post'; post: PostDto } | { type: 'delete'; id: string };
 
 export interface LoggedEvent {
-  /** The stream's event id (see `eventId`). */
+  /** Its place in the log: (tx, id) packed; the stream's event id (see `eventId`). */
   id: bigint;
   authorId: string;
   data: TimelineEventData;
@@ -18,6 +25,7 @@ export interface LoggedEvent {
 export const RETENTION_MINUTES = 60;
 
 interface EventRow {
+  tx: string;
   id: string;
   kind: 'post' | 'delete';
   post_id: string;
@@ -28,12 +36,12 @@ interface EventRow {
 }
 
 // The post as it is now (a post created and deleted within one batch is still sent, then its delete).
-const EVENT_COLUMNS = `e.id, e.kind, e.post_id, e.author_id, p.body, p.created_at as post_created_at,
+const EVENT_COLUMNS = `e.tx, e.id, e.kind, e.post_id, e.author_id, p.body, p.created_at as post_created_at,
   u.username as author_username`;
 const EVENT_JOINS = `left join posts p on p.id = e.post_id left join users u on u.id = e.author_id`;
 
 function toLoggedEvent(row: EventRow): LoggedEvent | undefined {
-  const base = { id: BigInt(row.id), authorId: row.author_id };
+  const base = { id: keyOf(BigInt(row.tx), BigInt(row.id)), authorId: row.author_id };
   if (row.kind === 'delete') return { ...base, data: { type: 'delete', id: row.post_id } };
   // The post or its author is gone for good (an account removed since): nothing to show.
   if (row.body === null || row.post_created_at === null || row.author_username === null) return undefined;
@@ -45,6 +53,13 @@ function toLoggedEvent(row: EventRow): LoggedEvent | undefined {
   };
   return { ...base, data: { type: 'post', post } };
 }
+
+const HALF = 64n;
+const keyOf = (tx: bigint, id: bigint) => (tx << HALF) | id;
+/** The (tx, id) of a key, as SQL parameters. */
+const partsOf = (key: bigint) => [(key >> HALF).toString(), (key & ((1n << HALF) - 1n)).toString()];
+// The oldest transaction still running: below it, the log is final.
+const HORIZON = 'pg_snapshot_xmin(pg_current_snapshot())::text::bigint';
 
 const toEvents = (rows: EventRow[]) => rows.map(toLoggedEvent).filter((event) => event !== undefined);
 
@@ -62,35 +77,40 @@ export class EventLog {
     return (await pool.query(sql, params)).rows as T;
   }
 
-  /** The newest event id (0 when the log is empty): a stream without `lastEventId` starts after it. */
+  /** Where the log is final up to now: a stream without `lastEventId` starts here. */
   async head(): Promise<bigint> {
-    const [row] = await this.#execute<{ id: string | null }[]>('select max(id)::text as id from timeline_events', []);
-    return BigInt(row?.id ?? 0);
+    const [row] = await this.#execute<{ xmin: string }[]>(`select ${HORIZON}::text as xmin`, []);
+    return keyOf(BigInt(row!.xmin), 0n);
   }
 
-  /** Whether `id` is still in the log, i.e. a stream may resume after it. */
-  async has(id: bigint): Promise<boolean> {
-    const rows = await this.#execute<unknown[]>('select 1 from timeline_events where id = $1', [id.toString()]);
+  /** Whether the event `key` is still in the log, i.e. a stream may resume after it. */
+  async has(key: bigint): Promise<boolean> {
+    const rows = await this.#execute<unknown[]>(
+      'select 1 from timeline_events where tx = $1 and id = $2',
+      partsOf(key),
+    );
     return rows.length > 0;
   }
 
-  /** Every event after `after`, oldest first, at most `limit`: what the hub fans out. */
+  /** The final events after `after`, in log order, at most `limit`: what the hub fans out. */
   async after(after: bigint, limit: number): Promise<LoggedEvent[]> {
     const rows = await this.#execute<EventRow[]>(
-      `select ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS} where e.id > $1 order by e.id limit $2`,
-      [after.toString(), limit],
+      `select ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS}
+       where (e.tx, e.id) > ($1::bigint, $2::bigint) and e.tx < ${HORIZON}
+       order by e.tx, e.id limit $3`,
+      [...partsOf(after), limit],
     );
     return toEvents(rows);
   }
 
-  /** The events of `userId`'s timeline after `after` and up to `upTo`, oldest first: a resume. */
+  /** The events of `userId`'s timeline after `after` and up to `upTo`, in log order: a resume. */
   async timelineAfter(userId: string, after: bigint, upTo: bigint, limit: number): Promise<LoggedEvent[]> {
     const rows = await this.#execute<EventRow[]>(
       `select ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS}
-       where e.id > $1 and e.id <= $2
-         and (e.author_id = $3 or e.author_id in (select followee_id from follows where follower_id = $3))
-       order by e.id limit $4`,
-      [after.toString(), upTo.toString(), userId, limit],
+       where (e.tx, e.id) > ($1::bigint, $2::bigint) and (e.tx, e.id) <= ($3::bigint, $4::bigint)
+         and (e.author_id = $5 or e.author_id in (select followee_id from follows where follower_id = $5))
+       order by e.tx, e.id limit $6`,
+      [...partsOf(after), ...partsOf(upTo), userId, limit],
     );
     return toEvents(rows);
   }
@@ -135,13 +155,16 @@ export class EventLog {
   }
 }
 
-// Ids are bigints in the database and opaque strings on the wire: fixed-width decimal, so they
-// increase as strings too (a client comparing them either way gets the same order).
-const ID_WIDTH = 19;
+// Keys are opaque strings on the wire: fixed-width decimal (2^128 has 39 digits), so they increase
+// as strings too (a client comparing them either way gets the same order).
+const ID_WIDTH = 39;
 
-export const eventId = (id: bigint) => id.toString().padStart(ID_WIDTH, '0');
+export const eventId = (key: bigint) => key.toString().padStart(ID_WIDTH, '0');
 
-/** The log id of a client's `lastEventId`, or undefined for anything we never sent. */
+/** The log key of a client's `lastEventId`, or undefined for anything we never sent. */
 export function parseEventId(value: string): bigint | undefined {
-  return /^\d{1,19}$/.test(value) ? BigInt(value) : undefined;
+  if (!/^\d{1,39}$/.test(value)) return undefined;
+  const key = BigInt(value);
+  // Both halves are PostgreSQL bigints (signed 64 bits): anything larger was never a key of ours.
+  return key >> HALF < 1n << 63n && (key & ((1n << HALF) - 1n)) < 1n << 63n ? key : undefined;
 }

@@ -5,7 +5,7 @@
 // A stream that starts or resumes reads its past from the log first (event-log.ts).
 import { TRPCError } from '@trpc/server';
 import type { FastifyBaseLogger } from 'fastify';
-import pg from 'pg';
+import { listen } from '../listen.ts';
 import { RetryLaterError } from '../limits/retry-later.ts';
 import { type EventLog, type LoggedEvent } from './event-log.ts';
 import { BEHIND, streamEnded, TimelineStream } from './timeline-stream.ts';
@@ -19,7 +19,6 @@ export interface HubOptions {
 
 const CHANNEL = 'warble_timeline';
 const PAGE = 500;
-const RECONNECT_DELAY_MS = 1000;
 // A safety net under LISTEN (a lost notification, a listener down): the log is read this often anyway.
 const POLL_MS = 5000;
 const PURGE_MS = 60_000;
@@ -67,7 +66,22 @@ export class TimelineHub {
   /** Starts listening; the log's current end is read first, so nothing logged after start-up is missed. */
   async start(clientUrl: string): Promise<void> {
     await this.#startAt().catch((error: unknown) => this.#warn(error));
-    this.#stopListening = listen(clientUrl, this.#logger, () => this.#readNew());
+    let listening = false;
+    this.#stopListening = listen({
+      clientUrl,
+      channel: CHANNEL,
+      applicationName: 'warble-timelines',
+      onNotification: () => void this.#readNew(),
+      // Whatever was logged while not listening is read now: the log, not NOTIFY, is the record.
+      onListening: () => {
+        listening = true;
+        void this.#readNew();
+      },
+      onLost: (error) => {
+        if (listening) this.#logger.warn({ err: error }, 'live timelines: listener lost; reconnecting');
+        listening = false;
+      },
+    });
     const every = (ms: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => void task().catch((error: unknown) => this.#warn(error)), ms);
       timer.unref();
@@ -220,45 +234,4 @@ export class TimelineHub {
   #warn(error: unknown) {
     this.#logger.warn({ err: error }, 'live timelines: reading the event log failed; retrying');
   }
-}
-
-/** Keeps a LISTEN connection on `warble_timeline` (reconnecting); `heard` runs on every NOTIFY and reconnect. */
-function listen(clientUrl: string, logger: FastifyBaseLogger, heard: () => Promise<void>): () => Promise<void> {
-  let client: pg.Client | undefined;
-  let stopped = false;
-  let retry: NodeJS.Timeout | undefined;
-  const drop = (old: pg.Client | undefined) => {
-    old?.removeAllListeners();
-    old?.on('error', () => {});
-    return old?.end().catch(() => {});
-  };
-  const lost = (error?: Error) => {
-    if (client) logger.warn({ err: error }, 'live timelines: listener lost; reconnecting');
-    void drop(client);
-    client = undefined;
-    if (!stopped) retry = setTimeout(connect, RECONNECT_DELAY_MS);
-  };
-  const connect = () => {
-    const next = new pg.Client({ connectionString: clientUrl, application_name: 'warble-timelines' });
-    client = next;
-    next.on('error', lost);
-    next.on('end', () => lost());
-    next.on('notification', () => void heard());
-    next
-      .connect()
-      .then(() => next.query(`listen ${CHANNEL}`))
-      // Whatever was logged while not listening is read now: the log, not NOTIFY, is the record.
-      .then(() => heard())
-      .catch((error: Error) => {
-        if (client === next) lost(error);
-      });
-  };
-  connect();
-  return async () => {
-    stopped = true;
-    clearTimeout(retry);
-    const last = client;
-    client = undefined;
-    await drop(last);
-  };
 }
