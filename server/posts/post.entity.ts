@@ -24,9 +24,11 @@ export const PostSchema = defineEntity({
   triggers: [
     {
       // Live timelines (realtime/): a post that appears (insert, restore) or disappears (soft
-      // delete) is logged in timeline_events with its transaction's id, and announced with a
-      // NOTIFY, both at commit (readers take the log in commit-safe order: event-log.ts). Bulk
-      // loaders opt out with `set warble.timeline_events = off`.
+      // delete) is logged in timeline_events with its transaction's id, at commit (readers take
+      // the log in commit-safe order: event-log.ts). No NOTIFY here: PostgreSQL serialises the
+      // commits of notifying transactions, which cut posts.create to a sixth; the app announces
+      // after the commit instead (timeline-hub.ts). Bulk loaders opt out with
+      // `set warble.timeline_events = off`.
       name: 'timeline_event',
       timing: 'after',
       events: ['insert', 'update'],
@@ -35,7 +37,6 @@ export const PostSchema = defineEntity({
       body: `if tg_op = 'INSERT' and new.deleted_at is not null then return null; end if;
 if tg_op = 'UPDATE' and (old.deleted_at is null) = (new.deleted_at is null) then return null; end if;
 insert into timeline_events (tx, kind, post_id, author_id) values (pg_current_xact_id()::text::bigint, case when new.deleted_at is null then 'post' else 'delete' end, new.id, new.author_id);
-perform pg_notify('warble_timeline', '');
 return null;`,
     },
   ],

@@ -35,6 +35,7 @@ export const postsRouter = router({
     // The author is always the caller: the input has no field that could say otherwise.
     const post = ctx.em.create(Post, { author: ctx.em.getReference(User, ctx.user.id), body: input.body });
     await ctx.em.flush();
+    ctx.timelines.announce();
     return toPostDto({ id: post.id, body: post.body, createdAt: post.createdAt, author: ctx.user });
   }),
 
@@ -48,7 +49,10 @@ export const postsRouter = router({
       { deletedAt },
       { filters: false },
     );
-    if (updated === 1) return { id: input.id, deletedAt: deletedAt.toISOString() };
+    if (updated === 1) {
+      ctx.timelines.announce();
+      return { id: input.id, deletedAt: deletedAt.toISOString() };
+    }
     // Nothing changed: say why, without revealing deleted posts of others.
     const post = await ctx.em.findOne(Post, input.id, { fields: ['author'] });
     if (!post) throw notFound();

@@ -21,6 +21,9 @@ export interface LoggedEvent {
   data: TimelineEventData;
 }
 
+/** The channel every process LISTENs on for "the log grew". */
+export const CHANNEL = 'warble_timeline';
+
 // Kept this long: resuming needs at least 10 minutes (the contract); an hour covers a laptop lid.
 export const RETENTION_MINUTES = 60;
 
@@ -92,15 +95,19 @@ export class EventLog {
     return rows.length > 0;
   }
 
-  /** The final events after `after`, in log order, at most `limit`: what the hub fans out. */
-  async after(after: bigint, limit: number): Promise<LoggedEvent[]> {
-    const rows = await this.#execute<EventRow[]>(
-      `select ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS}
-       where (e.tx, e.id) > ($1::bigint, $2::bigint) and e.tx < ${HORIZON}
+  /**
+   * The final events after `after`, in log order, at most `limit`: what the hub fans out. `held`:
+   * later events exist but are not final yet (an older transaction still runs); read again soon.
+   */
+  async after(after: bigint, limit: number): Promise<{ events: LoggedEvent[]; held: boolean }> {
+    const rows = await this.#execute<(EventRow & { horizon: string })[]>(
+      `select ${HORIZON}::text as horizon, ${EVENT_COLUMNS} from timeline_events e ${EVENT_JOINS}
+       where (e.tx, e.id) > ($1::bigint, $2::bigint)
        order by e.tx, e.id limit $3`,
       [...partsOf(after), limit],
     );
-    return toEvents(rows);
+    const final = rows.filter((row) => BigInt(row.tx) < BigInt(row.horizon));
+    return { events: toEvents(final), held: final.length < rows.length };
   }
 
   /** The events of `userId`'s timeline after `after` and up to `upTo`, in log order: a resume. */
@@ -142,6 +149,11 @@ export class EventLog {
       [sessionIds],
     );
     return new Set(rows.map((row) => row.id));
+  }
+
+  /** Wakes every process's listener (a NOTIFY of its own, outside any write transaction). */
+  async announce(): Promise<void> {
+    await this.#execute(`select pg_notify('${CHANNEL}', '')`, []);
   }
 
   /** Deletes events past the retention (every process does; a second delete finds nothing). */

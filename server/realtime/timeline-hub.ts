@@ -7,7 +7,7 @@ import { TRPCError } from '@trpc/server';
 import type { FastifyBaseLogger } from 'fastify';
 import { listen } from '../listen.ts';
 import { RetryLaterError } from '../limits/retry-later.ts';
-import { type EventLog, type LoggedEvent } from './event-log.ts';
+import { CHANNEL, type EventLog, type LoggedEvent } from './event-log.ts';
 import { BEHIND, streamEnded, TimelineStream } from './timeline-stream.ts';
 
 export interface HubOptions {
@@ -17,11 +17,12 @@ export interface HubOptions {
   sessionCheckMs?: number;
 }
 
-const CHANNEL = 'warble_timeline';
 const PAGE = 500;
 // A safety net under LISTEN (a lost notification, a listener down): the log is read this often anyway.
 const POLL_MS = 5000;
 const PURGE_MS = 60_000;
+// How soon the log is read again when its newest events wait for an older transaction to end.
+const HELD_RETRY_MS = 10;
 
 const tooMany = (message: string) =>
   new TRPCError({
@@ -50,6 +51,9 @@ export class TimelineHub {
   #position: bigint | undefined;
   #reading: Promise<void> | undefined;
   #readAgain = false;
+  #announcing = false;
+  #soon: NodeJS.Timeout | undefined;
+  #announceAgain = false;
   #timers: NodeJS.Timeout[] = [];
   #stopListening: (() => Promise<void>) | undefined;
 
@@ -95,9 +99,36 @@ export class TimelineHub {
   /** Ends every stream (clients resume elsewhere) and stops listening. */
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
+    clearTimeout(this.#soon);
     for (const streams of this.#byUser.values()) for (const stream of streams) stream.end(streamEnded.shuttingDown());
     await this.#stopListening?.();
     await this.#reading;
+  }
+
+  /**
+   * After a write that logged events (posts.create, delete, restore): this process reads the log
+   * now, and the others hear a NOTIFY. One NOTIFY at a time per process; writes meanwhile share
+   * the next one. (A NOTIFY inside the write's transaction would serialise every post's commit.)
+   */
+  announce(): void {
+    void this.#readNew();
+    if (this.#announcing) {
+      this.#announceAgain = true;
+      return;
+    }
+    this.#announcing = true;
+    void (async () => {
+      try {
+        do {
+          this.#announceAgain = false;
+          await this.#log.announce();
+        } while (this.#announceAgain);
+      } catch (error) {
+        this.#warn(error);
+      } finally {
+        this.#announcing = false;
+      }
+    })();
   }
 
   /**
@@ -194,11 +225,14 @@ export class TimelineHub {
           // Not known yet (the database was down at start-up): from now on.
           if (this.#position === undefined) await this.#startAt();
           for (;;) {
-            const events = await this.#log.after(this.#position!, PAGE);
-            if (events.length === 0) break;
-            this.#position = events.at(-1)!.id;
-            if (this.#count > 0) await this.#fanOut(events);
-            if (events.length < PAGE) break;
+            const { events, held } = await this.#log.after(this.#position!, PAGE);
+            if (events.length > 0) {
+              this.#position = events.at(-1)!.id;
+              if (this.#count > 0) await this.#fanOut(events);
+            }
+            // Events behind an older transaction that still runs: look again in a moment.
+            if (held) this.#readSoon();
+            if (held || events.length < PAGE) break;
           }
         } while (this.#readAgain);
       } catch (error) {
@@ -208,6 +242,15 @@ export class TimelineHub {
       }
     })();
     return this.#reading;
+  }
+
+  #readSoon() {
+    if (this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      void this.#readNew();
+    }, HELD_RETRY_MS);
+    this.#soon.unref();
   }
 
   async #fanOut(events: LoggedEvent[]) {
@@ -223,12 +266,10 @@ export class TimelineHub {
   /** Ends the streams whose session was revoked or expired, or whose user is gone. */
   async #checkSessions() {
     if (this.#count === 0) return;
-    const sessions = new Set<string>();
-    for (const streams of this.#byUser.values()) for (const stream of streams) sessions.add(stream.sessionId);
-    const live = await this.#log.liveSessions([...sessions]);
-    for (const streams of this.#byUser.values()) {
-      for (const stream of streams) if (!live.has(stream.sessionId)) stream.end(streamEnded.revoked());
-    }
+    // The streams open now; one that opens while the query runs is not judged by it.
+    const checked = [...this.#byUser.values()].flatMap((streams) => [...streams]);
+    const live = await this.#log.liveSessions([...new Set(checked.map((stream) => stream.sessionId))]);
+    for (const stream of checked) if (!live.has(stream.sessionId)) stream.end(streamEnded.revoked());
   }
 
   #warn(error: unknown) {
