@@ -26,6 +26,8 @@ import {
 import { floodPhase } from './lib/flood.ts';
 import { collectMeta } from './lib/meta.ts';
 import { preparePgbench, type Pgbench } from './lib/pgbench.ts';
+import { realtimePhase } from './lib/realtime.ts';
+import { writeRealtimeOnly } from './lib/realtime-report.ts';
 import { bcryptHashMs, closedLoopRounds, loginStorm, openLoopRounds, warmUp, type PhaseContext } from './lib/phases.ts';
 import { BCRYPT_COST, parseOptions } from './lib/options.ts';
 import { Progress } from './lib/progress.ts';
@@ -85,6 +87,34 @@ async function main(): Promise<void> {
   const { servers, warbleEnv, stop } = await startServers(pinning, url, env.DATABASE_POOL_MAX);
   cleanups.push({ name: 'servers', run: () => stop() });
   pinSelf(pinning, pinning.loadCores);
+  // Streams on a Warble process of its own (bench/lib/realtime.ts): after the flood, or alone. The
+  // other servers stop first: every Warble process reads each new post from the event log, so idle
+  // ones would tax posts.create there.
+  const realtimeRun = async () => {
+    await stop();
+    return realtimePhase({
+      pinning,
+      databaseUrl: url,
+      warbleEnv,
+      em,
+      rounds: options.rounds,
+      durationSeconds: options.duration,
+      connections: options.connections,
+      fanoutPosts: options.quick ? 20 : 50,
+      posters: options.users,
+      log,
+      defer: (name, run) => cleanups.push({ name, run }),
+    });
+  };
+  if (options.only === 'realtime') {
+    const realtime = await realtimeRun();
+    const only = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), options: { ...options } };
+    const meta = collectMeta(size.postgresVersion);
+    const { markdown, files } = await writeRealtimeOnly(options.out, { ...only, meta, pinning, realtime, notes });
+    process.stdout.write(`\n${markdown}\n`);
+    log(`written: ${files.map((file) => path.relative(process.cwd(), file)).join(', ')} (and latest-realtime.*)`);
+    return;
+  }
   const idleMB = Object.fromEntries(
     Object.entries(servers).map(([name, server]) => [name, (rssBytes(server.pid) ?? NaN) / 1024 ** 2]),
   );
@@ -197,6 +227,12 @@ async function main(): Promise<void> {
     });
   const floodFairShare = await floodRun('warble', users.slice(0, 1));
   const flood = await floodRun('warbleDefaults', users.slice(0, 4));
+  const realtime = await realtimeRun().catch((error: unknown) => {
+    log(`realtime phase failed: ${(error as Error).stack ?? String(error)}`);
+    notes.push(`**the realtime phase failed: ${(error as Error).message}**`);
+    process.exitCode = 1;
+    return null;
+  });
 
   const rssMax = rss.max;
   const results: Omit<Results, 'goals'> = {
@@ -226,6 +262,7 @@ async function main(): Promise<void> {
     storm,
     flood,
     floodFairShare,
+    realtime,
     bcrypt: {
       cost: BCRYPT_COST,
       hashMs,

@@ -1,6 +1,6 @@
 // The command line of bench/run.ts.
 import path from 'node:path';
-import { flags, intOption, parseOrExit } from './args.ts';
+import { flags, intOption, parseOrExit, UsageError } from './args.ts';
 
 export const BCRYPT_COST = 12;
 export const ACCESS_TOKEN_TTL = 3600;
@@ -24,6 +24,8 @@ const HELP = `Usage: npm run bench -- [options]
                          passed to bench/seed.ts when the database holds no benchmark data yet
                          (default 10,000 users and 1,000,000 posts: about a minute)
   --reseed               empty the benchmark database and seed it again first
+  --only PHASE           run one phase alone: realtime (streams' memory, fan-out, posts.create with
+                         streams open); its results go to <UTC time>-realtime.* and latest-realtime.*
   --help                 show this text
 
 Database: DATABASE_URL if set, else the embedded PostgreSQL in DATA_DIR (default here: .data/bench)
@@ -52,9 +54,13 @@ export function parseOptions() {
         'seed-posts': { type: 'string' },
         'seed-follows': { type: 'string' },
         reseed: { type: 'boolean', default: false },
+        only: { type: 'string' },
       },
       HELP,
     );
+    if (values.only !== undefined && values.only !== 'realtime') {
+      throw new UsageError(`--only takes: realtime (got "${values.only}")`);
+    }
     const optional = (name: string, value: string | undefined, min: number, max: number) =>
       value === undefined ? undefined : intOption(name, value, 0, min, max);
     return {
@@ -70,6 +76,7 @@ export function parseOptions() {
       stormRate: intOption('storm-rate', values['storm-rate'], 5, 1, 1000),
       pgbenchClients: intOption('pgbench-clients', values['pgbench-clients'], 8, 1, 1000),
       floodConnections: intOption('flood-connections', values['flood-connections'], 100, 1, 1000),
+      only: values.only,
       seed: {
         users: optional('seed-users', values['seed-users'], 100, 10_000_000),
         posts: optional('seed-posts', values['seed-posts'], 0, 1_000_000_000),

@@ -5,6 +5,7 @@ import type { FloodResult } from './flood-worker.ts';
 import type { Meta } from './meta.ts';
 import type { OpenLoopResult } from './open-loop.ts';
 import type { PgbenchResult } from './pgbench.ts';
+import type { RealtimeSummary } from './realtime.ts';
 import type { Spread } from './stats.ts';
 
 export interface ClosedLoopSummary {
@@ -124,6 +125,8 @@ export interface Results {
   /** The flood against Warble with the default limits (the goal), and with only the fair share. */
   flood: FloodSummary | null;
   floodFairShare: FloodSummary | null;
+  /** Open posts.onTimeline streams: memory, fan-out latency, posts.create beside them (issue #14). */
+  realtime: RealtimeSummary | null;
   bcrypt: { cost: number; hashMs: number[]; medianMs: number; serverCores: number; expectedLoginsPerSecond: number };
   pgbench: PgbenchSummary | null;
   /** Warble's maximum under load, per target; every server's right after start, for scale. */
