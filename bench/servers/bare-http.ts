@@ -2,6 +2,7 @@
 // result so that bytes on the wire match the peer's. Usage: node bench/servers/bare-http.ts --port N
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { serveUntilSignalled } from './serve-http.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } }, strict: true });
 const BODY = Buffer.from(JSON.stringify({ result: { data: 'hello' } }));
@@ -17,14 +18,4 @@ const server = http.createServer((request, response) => {
 // Like Fastify's default: load generators keep connections open between runs.
 server.keepAliveTimeout = 72_000;
 
-server.listen(Number(values.port), '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`listening on ${typeof address === 'object' && address ? address.port : values.port}\n`);
-});
-
-const stop = () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+serveUntilSignalled(server, values.port);

@@ -5,6 +5,7 @@
 import './gc-hook.ts';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { serveUntilSignalled } from './serve-http.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } }, strict: true });
 const PING_MS = 15_000;
@@ -21,14 +22,4 @@ const server = http.createServer((request, response) => {
   response.once('close', () => clearInterval(ping));
 });
 
-server.listen(Number(values.port), '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`listening on ${typeof address === 'object' && address ? address.port : values.port}\n`);
-});
-
-const stop = () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+serveUntilSignalled(server, values.port);

@@ -1,5 +1,5 @@
 // Live timelines for every stream this process serves. One LISTEN connection hears that the log
-// grew (a trigger NOTIFYs at each post's commit, whichever process wrote it); the hub then reads
+// grew (the process that wrote a post NOTIFYs after its commit: `announce`); the hub then reads
 // the new events once, asks the database which open streams' users follow their authors (so a
 // follow or unfollow counts at once, with nothing cached), and hands each stream its events.
 // A stream that starts or resumes reads its past from the log first (event-log.ts).
@@ -106,12 +106,11 @@ export class TimelineHub {
   }
 
   /**
-   * After a write that logged events (posts.create, delete, restore): this process reads the log
-   * now, and the others hear a NOTIFY. One NOTIFY at a time per process; writes meanwhile share
-   * the next one. (A NOTIFY inside the write's transaction would serialise every post's commit.)
+   * After a write that logged events (posts.create, delete, restore): a NOTIFY, which every process
+   * (this one too) hears and reads the log on. One NOTIFY at a time per process; writes meanwhile
+   * share the next one. (A NOTIFY inside the write's transaction would serialise every post's commit.)
    */
   announce(): void {
-    void this.#readNew();
     if (this.#announcing) {
       this.#announceAgain = true;
       return;
