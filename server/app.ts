@@ -146,7 +146,12 @@ export async function buildApp({
   if (sessionPurge) {
     // Started once the app is ready, and stopped (waiting for a round in progress) before the
     // caller closes the database.
-    const purger = sessionPurger(orm, { ...sessionPurge, retentionDays: env.SESSION_RETENTION_DAYS, logger });
+    const purger = sessionPurger(orm, {
+      ...sessionPurge,
+      retentionDays: env.SESSION_RETENTION_DAYS,
+      accountRetentionDays: env.ACCOUNT_RETENTION_DAYS,
+      logger,
+    });
     app.addHook('onReady', (done) => {
       purger.start();
       done();

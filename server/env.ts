@@ -112,6 +112,10 @@ export const envSchema = z
     // Hashes that may wait for a bcrypt thread (one thread per core); beyond that, 503.
     BCRYPT_QUEUE_MAX: int(4 * availableParallelism(), 0, 100_000),
     SESSION_RETENTION_DAYS: int(7, 0, 3650),
+    // Accounts (docs/auth.md, "Accounts"): how long a deleted post can be restored, and how long a
+    // deleted account's posts and personal data are kept before the purge erases them.
+    POST_RESTORE_SECONDS: int(86_400, 0, 31_536_000),
+    ACCOUNT_RETENTION_DAYS: int(30, 0, 3650),
     // Live timelines (server/realtime/): open posts.onTimeline streams, per user and per process.
     STREAMS_MAX_PER_USER: int(10, 1, 10_000),
     STREAMS_MAX_PER_PROCESS: int(10_000, 1, 1_000_000),

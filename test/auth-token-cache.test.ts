@@ -98,7 +98,13 @@ describe('access tokens remembered by several processes', () => {
 
 describe('one process asked for one token many times at once', () => {
   const t = useTestApp();
-  const viewer = { id: 'user-1', username: 'ada', sessionId: 'session-1', expiresAt: Date.now() + 60_000 };
+  const viewer = {
+    id: 'user-1',
+    username: 'ada',
+    displayName: null,
+    sessionId: 'session-1',
+    expiresAt: Date.now() + 60_000,
+  };
 
   /** A verification of `viewer`'s token (a stand-in for the session read) that counts its runs and waits for `open()`. */
   function gatedVerification() {

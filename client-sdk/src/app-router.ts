@@ -12,6 +12,7 @@ export type ErrorShape = {
   message: string;
   data: {
     stack?: string | undefined;
+    reason?: "WRONG_PASSWORD" | undefined;
     retryAfter?: number | undefined;
     code: "BAD_GATEWAY" | "BAD_REQUEST" | "CLIENT_CLOSED_REQUEST" | "CONFLICT" | "FORBIDDEN" | "GATEWAY_TIMEOUT" | "INTERNAL_SERVER_ERROR" | "METHOD_NOT_SUPPORTED" | "NOT_FOUND" | "NOT_IMPLEMENTED" | "PARSE_ERROR" | "PAYLOAD_TOO_LARGE" | "PAYMENT_REQUIRED" | "PRECONDITION_FAILED" | "PRECONDITION_REQUIRED" | "SERVICE_UNAVAILABLE" | "TIMEOUT" | "TOO_MANY_REQUESTS" | "UNAUTHORIZED" | "UNPROCESSABLE_CONTENT" | "UNSUPPORTED_MEDIA_TYPE";
     httpStatus: number;
@@ -99,6 +100,27 @@ export type AppRouter = TRPCBuiltRouter<
         meta: object;
         errorShape: ErrorShape;
       }>;
+      changePassword: TRPCMutationProcedure<{
+        input: {
+          currentPassword: string;
+          newPassword: string;
+        };
+        output: {
+          revokedSessions: number;
+        };
+        meta: object;
+        errorShape: ErrorShape;
+      }>;
+      deleteAccount: TRPCMutationProcedure<{
+        input: {
+          password: string;
+        };
+        output: {
+          deleted: true;
+        };
+        meta: object;
+        errorShape: ErrorShape;
+      }>;
       sessions: TRPCQueryProcedure<{
         input: void;
         output: Array<{
@@ -116,6 +138,8 @@ export type AppRouter = TRPCBuiltRouter<
         output: {
           id: string;
           username: string;
+          displayName: null | string;
+          bio: string;
           createdAt: string;
           followersCount: number;
           followingCount: number;
@@ -138,6 +162,7 @@ export type AppRouter = TRPCBuiltRouter<
           author: {
             id: string;
             username: string;
+            displayName: null | string;
           };
         };
         meta: object;
@@ -154,6 +179,23 @@ export type AppRouter = TRPCBuiltRouter<
         meta: object;
         errorShape: ErrorShape;
       }>;
+      restore: TRPCMutationProcedure<{
+        input: {
+          id: string;
+        };
+        output: {
+          id: string;
+          body: string;
+          createdAt: string;
+          author: {
+            id: string;
+            username: string;
+            displayName: null | string;
+          };
+        };
+        meta: object;
+        errorShape: ErrorShape;
+      }>;
       byId: TRPCQueryProcedure<{
         input: {
           id: string;
@@ -165,6 +207,7 @@ export type AppRouter = TRPCBuiltRouter<
           author: {
             id: string;
             username: string;
+            displayName: null | string;
           };
         };
         meta: object;
@@ -184,6 +227,7 @@ export type AppRouter = TRPCBuiltRouter<
             author: {
               id: string;
               username: string;
+              displayName: null | string;
             };
           }>;
           nextCursor: null | string;
@@ -206,6 +250,7 @@ export type AppRouter = TRPCBuiltRouter<
             author: {
               id: string;
               username: string;
+              displayName: null | string;
             };
           }>;
           nextCursor: null | string;
@@ -231,6 +276,7 @@ export type AppRouter = TRPCBuiltRouter<
               author: {
                 id: string;
                 username: string;
+                displayName: null | string;
               };
             };
           };
@@ -267,6 +313,27 @@ export type AppRouter = TRPCBuiltRouter<
         output: {
           id: string;
           username: string;
+          displayName: null | string;
+          bio: string;
+          createdAt: string;
+          followersCount: number;
+          followingCount: number;
+          postsCount: number;
+          followedByMe: boolean;
+        };
+        meta: object;
+        errorShape: ErrorShape;
+      }>;
+      updateProfile: TRPCMutationProcedure<{
+        input: {
+          displayName?: null | string | undefined;
+          bio?: string | undefined;
+        };
+        output: {
+          id: string;
+          username: string;
+          displayName: null | string;
+          bio: string;
           createdAt: string;
           followersCount: number;
           followingCount: number;

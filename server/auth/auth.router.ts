@@ -10,6 +10,7 @@ import { needsRehash, passwordSchema } from './passwords.ts';
 import { createSession, liveSessions, revokeAllSessions, revokeSessionOf, rotateRefreshToken } from './sessions.ts';
 import type { Session } from './session.entity.ts';
 import { issueAccessToken } from './tokens.ts';
+import { changePassword, confirmPassword, deleteAccount, wrongPassword } from './accounts.ts';
 
 const credentialsInput = z.strictObject({ username: usernameSchema, password: passwordSchema });
 const refreshToken = z.string().min(1).max(256);
@@ -82,20 +83,25 @@ export const authRouter = router({
     try {
       user = await findUserByUsername(ctx.em, input.username, { withPassword: true });
       // Unknown user and wrong password: the same compare cost and the same answer.
-      matches = await ctx.passwords.verify(input.password, user?.passwordHash, { purpose: 'login', signal });
+      matches = await ctx.passwords.verify(input.password, user?.passwordHash ?? undefined, {
+        purpose: 'login',
+        signal,
+      });
     } catch (error) {
       // No verdict (the line was full, the caller left, the database failed): it was no guess.
       await attempt.cancelled().catch(() => {});
       throw error;
     }
-    if (!matches || !user) {
+    if (!matches || !user?.passwordHash) {
       await attempt.failed();
       throw new TRPCError({ code: 'UNAUTHORIZED', message: LOGIN_FAILED });
     }
     await attempt.succeeded();
     // BCRYPT_COST was raised (or lowered) since this hash was made: the password is at hand, redo it.
+    // Only if it is still the hash we checked: a password changed meanwhile is not undone.
     if (needsRehash(user.passwordHash, ctx.env.BCRYPT_COST)) {
-      user.passwordHash = await ctx.passwords.hash(input.password, { purpose: 'login', signal });
+      const rehashed = await ctx.passwords.hash(input.password, { purpose: 'login', signal });
+      await ctx.em.nativeUpdate(User, { id: user.id, passwordHash: user.passwordHash }, { passwordHash: rehashed });
     }
     const { session, refreshToken } = await createSession(ctx.em, user, {
       userAgent: ctx.userAgent,
@@ -142,6 +148,33 @@ export const authRouter = router({
     ctx.refreshCookie.clear();
     return { revoked };
   }),
+
+  changePassword: protectedProcedure
+    .input(z.strictObject({ currentPassword: passwordSchema, newPassword: passwordSchema }))
+    .mutation(async ({ ctx, input, signal }) => {
+      const currentHash = await confirmPassword(ctx, input.currentPassword, signal);
+      const newHash = await ctx.passwords.hash(input.newPassword, { purpose: 'login', signal });
+      // The caller left while we hashed: they would not know which password now holds.
+      if (signal?.aborted) throw new ClientGoneError();
+      const revokedSessions = await changePassword(ctx.em, ctx.viewers, {
+        userId: ctx.user.id,
+        keepSessionId: ctx.user.sessionId,
+        currentHash,
+        newHash,
+      });
+      // Another change won the race: the password checked above no longer holds.
+      if (revokedSessions === null) throw wrongPassword();
+      return { revokedSessions };
+    }),
+
+  deleteAccount: protectedProcedure
+    .input(z.strictObject({ password: passwordSchema }))
+    .mutation(async ({ ctx, input, signal }) => {
+      await confirmPassword(ctx, input.password, signal);
+      if (!(await deleteAccount(ctx.em, ctx.viewers, ctx.user.id))) throw unauthorized();
+      ctx.refreshCookie.clear();
+      return { deleted: true as const };
+    }),
 
   sessions: protectedProcedure.query(async ({ ctx }) =>
     (await liveSessions(ctx.em, ctx.user.id)).map((session) => ({

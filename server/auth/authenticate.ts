@@ -8,6 +8,8 @@ import type { ViewerCache } from './viewer-cache.ts';
 export interface Viewer {
   id: string;
   username: string;
+  /** As when the token was last verified (users.updateProfile makes every process verify again). */
+  displayName: string | null;
   sessionId: string;
   /** When this token stops being valid (its `exp`, or its session's end), in ms since the epoch. */
   expiresAt: number;
@@ -44,7 +46,13 @@ export async function authenticate(
     if (!session?.isLive()) return null;
     const validUntil = Math.min(claims.expiresAt * 1000, session.expiresAt.getTime());
     return {
-      viewer: { id: session.user.id, username: session.user.username, sessionId: session.id, expiresAt: validUntil },
+      viewer: {
+        id: session.user.id,
+        username: session.user.username,
+        displayName: session.user.displayName ?? null,
+        sessionId: session.id,
+        expiresAt: validUntil,
+      },
       validUntil,
     };
   });

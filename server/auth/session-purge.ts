@@ -1,6 +1,8 @@
 // Deletes what logins leave behind: sessions that ended (revoked or expired) more than
-// SESSION_RETENTION_DAYS ago, with their refresh tokens. Runs soon after start-up and then hourly,
-// in one process at a time, in short statements so that a large backlog never holds locks for long.
+// SESSION_RETENTION_DAYS ago, with their refresh tokens; and erases the posts and personal data of
+// accounts deleted more than ACCOUNT_RETENTION_DAYS ago (users/account-purge.ts). Runs soon after
+// start-up and then hourly, in one process at a time, in short statements so that a large backlog
+// never holds locks for long.
 //
 // Spent refresh tokens of live sessions are kept, on purpose, until their session goes. Reuse
 // detection (sessions.ts) recognises a replayed token only by finding its row: when a thief rotates
@@ -12,6 +14,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PoolClient } from 'pg';
+import { DELETE_POSTS_OF_DELETED_ACCOUNTS, ERASE_DELETED_ACCOUNTS } from '../users/account-purge.ts';
 
 // Any constant works; every Warble process sharing a database must use the same, and it must
 // differ from the migration lock's (db.ts).
@@ -23,11 +26,16 @@ const HOUR_MS = 60 * 60 * 1000;
 export interface PurgeCounts {
   sessions: number;
   refreshTokens: number;
+  /** Posts of deleted accounts, and deleted accounts whose personal data was erased. */
+  posts: number;
+  accounts: number;
   ms: number;
 }
 
 export interface PurgeOptions {
   retentionDays: number;
+  /** ACCOUNT_RETENTION_DAYS; default 30. */
+  accountRetentionDays?: number;
   logger: FastifyBaseLogger;
   batchSize?: number;
 }
@@ -45,6 +53,7 @@ const DELETE_SESSIONS = `
     select id from sessions where revoked_at < $1 or expires_at < $1
     limit $2)`;
 
+/** Runs `sql` until it touches fewer than `batchSize` rows; returns how many it touched. */
 async function deleteInBatches(client: PoolClient, sql: string, cutoff: Date, batchSize: number): Promise<number> {
   let total = 0;
   for (;;) {
@@ -59,7 +68,7 @@ async function deleteInBatches(client: PoolClient, sql: string, cutoff: Date, ba
  * (that process is doing the work). Database errors propagate to the caller.
  */
 export async function purgeEndedSessions(orm: MikroORM, options: PurgeOptions): Promise<PurgeCounts | null> {
-  const { retentionDays, logger, batchSize = BATCH_SIZE } = options;
+  const { retentionDays, accountRetentionDays = 30, logger, batchSize = BATCH_SIZE } = options;
   const started = Date.now();
   const pool = await orm.em.getConnection().getNativeClient();
   const client = await pool.connect();
@@ -77,18 +86,23 @@ export async function purgeEndedSessions(orm: MikroORM, options: PurgeOptions): 
     }
     // The database's clock, read once: every process agrees on it, and a session counted out by
     // the token batches cannot be counted in by the session batches a moment later.
-    const [cutoffRow] = (
-      await client.query<{ cutoff: Date }>('select now() - make_interval(days => $1) as cutoff', [retentionDays])
+    const [cutoffs] = (
+      await client.query<{ sessions: Date; accounts: Date }>(
+        'select now() - make_interval(days => $1) as sessions, now() - make_interval(days => $2) as accounts',
+        [retentionDays, accountRetentionDays],
+      )
     ).rows;
-    const cutoff = cutoffRow!.cutoff;
-    const refreshTokens = await deleteInBatches(client, DELETE_TOKENS, cutoff, batchSize);
-    const sessions = await deleteInBatches(client, DELETE_SESSIONS, cutoff, batchSize);
+    const refreshTokens = await deleteInBatches(client, DELETE_TOKENS, cutoffs!.sessions, batchSize);
+    const sessions = await deleteInBatches(client, DELETE_SESSIONS, cutoffs!.sessions, batchSize);
+    const posts = await deleteInBatches(client, DELETE_POSTS_OF_DELETED_ACCOUNTS, cutoffs!.accounts, batchSize);
+    const accounts = await deleteInBatches(client, ERASE_DELETED_ACCOUNTS, cutoffs!.accounts, batchSize);
     await client.query('select pg_advisory_unlock($1)', [SESSION_PURGE_LOCK_KEY]);
     failed = false;
 
-    const counts = { sessions, refreshTokens, ms: Date.now() - started };
-    if (sessions || refreshTokens) logger.info(counts, 'purged ended sessions');
-    else logger.debug(counts, 'purged ended sessions: nothing to delete');
+    const counts = { sessions, refreshTokens, posts, accounts, ms: Date.now() - started };
+    if (sessions || refreshTokens || posts || accounts)
+      logger.info(counts, 'purged ended sessions and deleted accounts');
+    else logger.debug(counts, 'purge: nothing to delete');
     return counts;
   } finally {
     // After an error the connection is destroyed, not pooled: it may still hold the lock, which

@@ -97,7 +97,8 @@ export class ViewerCache {
    */
   async revoked(em: EntityManager, revoked: Revoked): Promise<void> {
     this.forget(revoked);
-    await em.getConnection().execute('select pg_notify(?, ?)', [CHANNEL, JSON.stringify(revoked)]);
+    // em.execute, not em.getConnection().execute: only the former runs inside em's transaction.
+    await em.execute('select pg_notify(?, ?)', [CHANNEL, JSON.stringify(revoked)]);
   }
 
   /** Keeps a LISTEN connection open (reconnecting) until the returned function is called. */

@@ -1,8 +1,9 @@
 // The list queries of posts, in SQL because their shape is the point: each is a keyset page that
 // PostgreSQL answers from the partial index posts_author_live_recent (see post.entity.ts) without
 // reading posts that are not on the page (timelines of heavy followers use posts_live_recent
-// instead, see timelinePosts). Raw SQL bypasses the ORM's soft-delete filter, so each
-// query says `deleted_at is null` itself.
+// instead, see timelinePosts). Raw SQL bypasses the ORM's soft-delete filters, so each
+// query says itself that it wants live posts (`p.deleted_at is null`) of live accounts
+// (`u.deleted_at is null`, in AUTHOR_JOIN).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Position } from '../pagination/cursor.ts';
 import type { PostLike } from './post.dto.ts';
@@ -13,13 +14,14 @@ interface PostRow {
   created_at: Date | string;
   author_id: string;
   author_username: string;
+  author_display_name: string | null;
 }
 
 const toPostLike = (row: PostRow): PostLike => ({
   id: row.id,
   body: row.body,
   createdAt: new Date(row.created_at),
-  author: { id: row.author_id, username: row.author_username },
+  author: { id: row.author_id, username: row.author_username, displayName: row.author_display_name },
 });
 
 const before = (alias: string, after: Position | undefined) =>
@@ -36,7 +38,11 @@ const HEAVY_FOLLOWER = 1000;
 // cost (about 3.5 ms at 1M posts) when the followed authors are quiet and their posts sparse.
 const NEWEST_SCAN_LIMIT = 10_000;
 
-const PAGE_COLUMNS = 'p.id, p.body, p.created_at, u.id as author_id, u.username as author_username';
+const PAGE_COLUMNS = `p.id, p.body, p.created_at, u.id as author_id, u.username as author_username,
+  u.display_name as author_display_name`;
+// The author, if their account is live. Timelines never meet a deleted account's posts anyway (its
+// follows went with it), but no list of posts relies on that.
+const AUTHOR_JOIN = 'join users u on u.id = p.author_id and u.deleted_at is null';
 
 /**
  * The viewer's and followed users' live posts, newest first, `count` of them after `after`.
@@ -87,7 +93,7 @@ function timelinePerAuthor(em: EntityManager, viewerId: string, after: Position 
      select ${PAGE_COLUMNS}
      from page
      join posts p on p.id = page.id
-     join users u on u.id = p.author_id
+     ${AUTHOR_JOIN}
      order by page.created_at desc, page.id desc`,
     [viewerId, viewerId, ...beforeParams(after), count, count],
   );
@@ -108,7 +114,7 @@ function timelineNewestFirst(em: EntityManager, viewerId: string, after: Positio
        limit ?
      ) newest
      join posts p on p.id = newest.id
-     join users u on u.id = p.author_id
+     ${AUTHOR_JOIN}
      where newest.author_id = ? or newest.author_id in (select followee_id from follows where follower_id = ?)
      order by newest.created_at desc, newest.id desc
      limit ?`,
@@ -121,11 +127,28 @@ export async function postsByAuthor(em: EntityManager, authorId: string, after: 
   const rows = await em.getConnection().execute<PostRow[]>(
     `select ${PAGE_COLUMNS}
      from posts p
-     join users u on u.id = p.author_id
+     ${AUTHOR_JOIN}
      where p.author_id = ? and p.deleted_at is null ${before('p', after)}
      order by p.created_at desc, p.id desc
      limit ?`,
     [authorId, ...beforeParams(after), count],
   );
   return rows.map(toPostLike);
+}
+
+/**
+ * Undoes the author's own delete of `postId` if it happened within `windowSeconds` (by the
+ * database's clock); the post keeps its id and created_at, so it returns to its old place in every
+ * list. Null when nothing was restored.
+ */
+export async function restorePost(em: EntityManager, postId: string, authorId: string, windowSeconds: number) {
+  const [row] = await em.getConnection().execute<PostRow[]>(
+    `update posts p set deleted_at = null
+     from users u
+     where p.id = ? and p.author_id = ? and p.deleted_at > now() - make_interval(secs => ?)
+       and u.id = p.author_id and u.deleted_at is null
+     returning ${PAGE_COLUMNS}`,
+    [postId, authorId, windowSeconds],
+  );
+  return row ? toPostLike(row) : null;
 }

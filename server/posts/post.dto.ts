@@ -3,7 +3,14 @@ export interface PostDto {
   id: string;
   body: string;
   createdAt: string;
-  author: { id: string; username: string };
+  author: PostAuthor;
+}
+
+/** Who wrote a post, as every post shows it. */
+export interface PostAuthor {
+  id: string;
+  username: string;
+  displayName: string | null;
 }
 
 /** Anything shaped like a post with its author: a Post entity or a row of the list queries. */
@@ -11,7 +18,7 @@ export interface PostLike {
   id: string;
   body: string;
   createdAt: Date;
-  author: { id: string; username: string };
+  author: { id: string; username: string; displayName?: string | null };
 }
 
 export function toPostDto(post: PostLike): PostDto {
@@ -19,6 +26,6 @@ export function toPostDto(post: PostLike): PostDto {
     id: post.id,
     body: post.body,
     createdAt: post.createdAt.toISOString(),
-    author: { id: post.author.id, username: post.author.username },
+    author: { id: post.author.id, username: post.author.username, displayName: post.author.displayName ?? null },
   };
 }

@@ -1,13 +1,13 @@
 import { TRPCError, tracked } from '@trpc/server';
 import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
-import { isStorableText, STORABLE_TEXT_ERROR } from '../text.ts';
+import { userText } from '../text.ts';
 import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import { findUserByUsername, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
 import { toPostDto } from './post.dto.ts';
 import { Post } from './post.entity.ts';
-import { postsByAuthor, timelinePosts } from './post-queries.ts';
+import { postsByAuthor, restorePost, timelinePosts } from './post-queries.ts';
 import { eventId, parseEventId } from '../realtime/event-log.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -18,13 +18,7 @@ const MAX_BODY = 280;
 const postIdInput = z.strictObject({ id: z.string().min(1).max(64) });
 const isPostId = (id: string) => UUID.test(id);
 
-// Characters are Unicode code points, so an emoji counts as one, as a person would count it.
-const bodySchema = z
-  .string()
-  .refine(isStorableText, { error: STORABLE_TEXT_ERROR })
-  .transform((value) => value.trim())
-  .refine((value) => value.length > 0, { error: 'must not be empty' })
-  .refine((value) => [...value].length <= MAX_BODY, { error: `must be at most ${MAX_BODY} characters` });
+const bodySchema = userText({ min: 1, max: MAX_BODY });
 
 const notFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'Post not found' });
 
@@ -57,6 +51,24 @@ export const postsRouter = router({
     const post = await ctx.em.findOne(Post, input.id, { fields: ['author'] });
     if (!post) throw notFound();
     throw new TRPCError({ code: 'FORBIDDEN', message: 'Only the author can delete a post' });
+  }),
+
+  restore: protectedProcedure.input(postIdInput).mutation(async ({ ctx, input }) => {
+    if (!isPostId(input.id)) throw notFound();
+    const restored = await restorePost(ctx.em, input.id, ctx.user.id, ctx.env.POST_RESTORE_SECONDS);
+    if (restored) {
+      ctx.timelines.announce();
+      return toPostDto(restored);
+    }
+    // Nothing changed: say why. Deleted posts included, but not those of deleted accounts.
+    const post = await ctx.em.findOne(Post, input.id, { fields: ['author', 'deletedAt'], filters: { live: false } });
+    if (!post) throw notFound();
+    if (post.author.id !== ctx.user.id)
+      throw new TRPCError({ code: 'FORBIDDEN', message: 'Only the author can restore a post' });
+    throw new TRPCError({
+      code: 'NOT_FOUND',
+      message: post.deletedAt ? 'Post can no longer be restored' : 'Post is not deleted',
+    });
   }),
 
   byId: publicProcedure.input(postIdInput).query(async ({ ctx, input }) => {

@@ -36,23 +36,26 @@ interface EventRow {
   body: string | null;
   post_created_at: Date | string | null;
   author_username: string | null;
+  author_display_name: string | null;
 }
 
-// The post as it is now (a post created and deleted within one batch is still sent, then its delete).
+// The post as it is now (a post created and deleted within one batch is still sent, then its delete),
+// by its author as they are now: a deleted account's posts are not sent (no username below).
 const EVENT_COLUMNS = `e.tx, e.id, e.kind, e.post_id, e.author_id, p.body, p.created_at as post_created_at,
-  u.username as author_username`;
-const EVENT_JOINS = `left join posts p on p.id = e.post_id left join users u on u.id = e.author_id`;
+  u.username as author_username, u.display_name as author_display_name`;
+const EVENT_JOINS = `left join posts p on p.id = e.post_id
+  left join users u on u.id = e.author_id and u.deleted_at is null`;
 
 function toLoggedEvent(row: EventRow): LoggedEvent | undefined {
   const base = { id: keyOf(BigInt(row.tx), BigInt(row.id)), authorId: row.author_id };
   if (row.kind === 'delete') return { ...base, data: { type: 'delete', id: row.post_id } };
-  // The post or its author is gone for good (an account removed since): nothing to show.
+  // The post or its author is gone (an account deleted since): nothing to show.
   if (row.body === null || row.post_created_at === null || row.author_username === null) return undefined;
   const post: PostDto = {
     id: row.post_id,
     body: row.body,
     createdAt: new Date(row.post_created_at).toISOString(),
-    author: { id: row.author_id, username: row.author_username },
+    author: { id: row.author_id, username: row.author_username, displayName: row.author_display_name },
   };
   return { ...base, data: { type: 'post', post } };
 }

@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z, ZodError } from 'zod';
 import { isForeignKeyViolation, toContractError } from '../errors.ts';
+import { WrongPasswordError } from '../auth/accounts.ts';
 import { retryAfterOf } from '../limits/retry-later.ts';
 import type { Context } from './context.ts';
 
@@ -47,6 +48,8 @@ const t = initTRPC.context<Context>().create({
         zodError,
         // Also in the body: a streamed (jsonl) answer's headers left before the error happened.
         ...(retryAfter ? { retryAfter } : {}),
+        // An UNAUTHORIZED about a password in the input, not the token: refreshing cannot help.
+        ...(error.cause instanceof WrongPasswordError ? { reason: 'WRONG_PASSWORD' as const } : {}),
         // Stacks help only with our own failures, and only a developer may see them.
         ...(development && error.code === 'INTERNAL_SERVER_ERROR' ? { stack: error.stack } : {}),
       },

@@ -1,5 +1,6 @@
 // Follower and following lists as keyset pages over follows(created_at, other user's id), served
-// by the follows_followee_recent / follows_follower_recent indexes.
+// by the follows_followee_recent / follows_follower_recent indexes; and the one way follows are made.
+// Raw SQL skips the ORM's filter of deleted accounts: each statement says it itself.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Position } from '../pagination/cursor.ts';
 
@@ -25,11 +26,32 @@ export async function followList(
   const rows = await em.getConnection().execute<Row[]>(
     `select u.id, u.username, f.created_at
      from follows f
-     join users u on u.id = f.${theirs}
+     join users u on u.id = f.${theirs} and u.deleted_at is null
      where f.${mine} = ? ${after ? `and (f.created_at, f.${theirs}) < (?::timestamptz, ?::uuid)` : ''}
      order by f.created_at desc, f.${theirs} desc
      limit ?`,
     [userId, ...(after ? [after.createdAt, after.id] : []), count],
   );
   return rows.map((row) => ({ id: row.id, username: row.username, createdAt: new Date(row.created_at) }));
+}
+
+/**
+ * `followerId` follows `followeeId`, if both accounts are live; true when they now do (idempotent).
+ * FOR SHARE makes it race-free against auth.deleteAccount: a follow that arrives while an account
+ * is being deleted waits for that to commit and then finds the account gone, and one that locked
+ * first makes the deletion wait and then delete the new row with the others (auth/accounts.ts).
+ */
+export async function follow(em: EntityManager, followerId: string, followeeId: string): Promise<boolean> {
+  const rows = await em.getConnection().execute<{ live: number }[]>(
+    `with pair as (
+       select id from users where id in (?, ?) and deleted_at is null for share
+     ), made as (
+       insert into follows (follower_id, followee_id, created_at)
+       select ?, ?, now() where (select count(*) from pair) = 2
+       on conflict do nothing
+     )
+     select count(*)::int as live from pair`,
+    [followerId, followeeId, followerId, followeeId],
+  );
+  return rows[0]?.live === 2;
 }

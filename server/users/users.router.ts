@@ -1,17 +1,19 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
-import { optionalAuthProcedure, protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
+import { optionalAuthProcedure, protectedProcedure, publicProcedure, router, unauthorized } from '../trpc/init.ts';
 import type { Context } from '../trpc/context.ts';
 import { Follow } from './follow.entity.ts';
-import { followList } from './follow-queries.ts';
-import { findUserByUsername, loadProfile, usernameSchema } from './profile.ts';
+import { follow, followList } from './follow-queries.ts';
+import { findUserByUsername, loadProfile, profileInput, updateProfile, usernameSchema } from './profile.ts';
 
 const usernameInput = z.strictObject({ username: usernameSchema });
 
+const userNotFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'User not found' });
+
 async function userNamed(ctx: Context, username: string) {
   const user = await findUserByUsername(ctx.em, username);
-  if (!user) throw new TRPCError({ code: 'NOT_FOUND', message: 'User not found' });
+  if (!user) throw userNotFound();
   return user;
 }
 
@@ -30,12 +32,7 @@ export const usersRouter = router({
     if (followee.id === ctx.user.id)
       throw new TRPCError({ code: 'BAD_REQUEST', message: 'You cannot follow yourself' });
     // Idempotent and race-free: a second (or concurrent) follow finds the pair and does nothing.
-    await ctx.em
-      .createQueryBuilder(Follow)
-      .insert({ follower: ctx.user.id, followee: followee.id, createdAt: new Date() })
-      .onConflict(['follower', 'followee'])
-      .ignore()
-      .execute();
+    if (!(await follow(ctx.em, ctx.user.id, followee.id))) throw userNotFound();
     return { following: true as const };
   }),
 
@@ -47,7 +44,18 @@ export const usersRouter = router({
 
   profile: optionalAuthProcedure.input(usernameInput).query(async ({ ctx, input }) => {
     const profile = await loadProfile(ctx.em, { username: input.username }, ctx.user?.id);
-    if (!profile) throw new TRPCError({ code: 'NOT_FOUND', message: 'User not found' });
+    if (!profile) throw userNotFound();
+    return profile;
+  }),
+
+  updateProfile: protectedProcedure.input(profileInput).mutation(async ({ ctx, input }) => {
+    if (!(await updateProfile(ctx.em, ctx.user.id, input))) throw unauthorized();
+    // Cached callers carry their display name (posts.create answers with it): every process
+    // forgets this user's, through the revocation channel. Their sessions stay valid; the next
+    // call just reads them again.
+    await ctx.viewers.revoked(ctx.em, { userId: ctx.user.id });
+    const profile = await loadProfile(ctx.em, { id: ctx.user.id }, ctx.user.id);
+    if (!profile) throw unauthorized();
     return profile;
   }),
 
