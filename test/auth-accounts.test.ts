@@ -124,6 +124,9 @@ describe('auth.login', () => {
     expect(me.data).toEqual({
       id: user.id,
       username: user.username,
+      // A new account says nothing about itself yet.
+      displayName: null,
+      bio: '',
       createdAt: user.createdAt,
       followersCount: 0,
       followingCount: 0,

@@ -35,7 +35,7 @@ describe('posts.create', () => {
       id: expect.any(String),
       body: 'hello, world',
       createdAt: expect.stringMatching(ISO),
-      author: { id: alice.id, username: alice.username },
+      author: { id: alice.id, username: alice.username, displayName: null },
     });
     expect(Date.parse(post.createdAt)).toBeGreaterThanOrEqual(before - 1000);
     expect(Date.parse(post.createdAt)).toBeLessThanOrEqual(after + 1000);

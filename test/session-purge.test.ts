@@ -120,13 +120,13 @@ describe('the session purge', () => {
     await sql(t.db.url, "update refresh_tokens set spent_at = now() - interval '20 days' where spent_at is not null");
 
     // Tokens: 3 of the old revoked session (login and two refreshes), 1 of the old expired one.
-    expect(await purge()).toEqual({ sessions: 2, refreshTokens: 4, ms: expect.any(Number) });
+    expect(await purge()).toEqual({ sessions: 2, refreshTokens: 4, posts: 0, accounts: 0, ms: expect.any(Number) });
     expect(await sessionIds(t.db.url)).toEqual([recentRevoked, recentExpired, live].map(idOf).sort());
     // The live session's 3 (2 of them spent), and 1 of each recently ended one.
     expect(await countOf(t.db.url, 'refresh_tokens')).toBe(5);
 
     expect((await refresh(t.url, latest.refreshToken)).status).toBe(200);
-    expect(await purge()).toEqual({ sessions: 0, refreshTokens: 0, ms: expect.any(Number) });
+    expect(await purge()).toEqual({ sessions: 0, refreshTokens: 0, posts: 0, accounts: 0, ms: expect.any(Number) });
   });
 
   it('with a retention of 0 days, deletes a session as soon as it has ended', async () => {
@@ -197,7 +197,7 @@ describe('the session purge schedule', () => {
     const user = await signup(url);
     await oldEndedSessions(db.url, user.id, 2, 3);
     await until(async () => (await countOf(db.url, 'sessions')) === 0);
-    expect(lines.filter((line) => line.msg === 'purged ended sessions')).toEqual([
+    expect(lines.filter((line) => line.msg === 'purged ended sessions and deleted accounts')).toEqual([
       expect.objectContaining({ level: 30, sessions: 2, refreshTokens: 3 * 2, ms: expect.any(Number) }),
     ]);
 

@@ -154,6 +154,8 @@ describe('users.profile', () => {
     expect(result.data).toEqual({
       id: star.id,
       username: star.username,
+      displayName: null,
+      bio: '',
       createdAt: star.createdAt,
       followersCount: 2,
       followingCount: 1,

@@ -36,13 +36,18 @@ export async function followList(
 }
 
 /**
- * `followerId` follows `followeeId`, if both accounts are live; true when they now do (idempotent).
- * FOR SHARE makes it race-free against auth.deleteAccount: a follow that arrives while an account
- * is being deleted waits for that to commit and then finds the account gone, and one that locked
- * first makes the deletion wait and then delete the new row with the others (auth/accounts.ts).
+ * `followerId` follows `followeeId`, if both accounts are live (idempotent); says which one is
+ * missing otherwise. FOR SHARE makes it race-free against auth.deleteAccount: a follow that
+ * arrives while an account is being deleted waits for that to commit and then finds the account
+ * gone, and one that locked first makes the deletion wait and then delete the new row with the
+ * others (auth/accounts.ts).
  */
-export async function follow(em: EntityManager, followerId: string, followeeId: string): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ live: number }[]>(
+export async function follow(
+  em: EntityManager,
+  followerId: string,
+  followeeId: string,
+): Promise<'following' | 'no follower' | 'no followee'> {
+  const [row] = await em.getConnection().execute<{ live: string[] }[]>(
     `with pair as (
        select id from users where id in (?, ?) and deleted_at is null for share
      ), made as (
@@ -50,8 +55,10 @@ export async function follow(em: EntityManager, followerId: string, followeeId: 
        select ?, ?, now() where (select count(*) from pair) = 2
        on conflict do nothing
      )
-     select count(*)::int as live from pair`,
+     select coalesce(array_agg(id::text), '{}') as live from pair`,
     [followerId, followeeId, followerId, followeeId],
   );
-  return rows[0]?.live === 2;
+  const live = row?.live ?? [];
+  if (!live.includes(followerId)) return 'no follower';
+  return live.includes(followeeId) ? 'following' : 'no followee';
 }

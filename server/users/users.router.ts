@@ -32,7 +32,13 @@ export const usersRouter = router({
     if (followee.id === ctx.user.id)
       throw new TRPCError({ code: 'BAD_REQUEST', message: 'You cannot follow yourself' });
     // Idempotent and race-free: a second (or concurrent) follow finds the pair and does nothing.
-    if (!(await follow(ctx.em, ctx.user.id, followee.id))) throw userNotFound();
+    const outcome = await follow(ctx.em, ctx.user.id, followee.id);
+    // The caller's account went a moment ago (their token was still cached): the token is void.
+    if (outcome === 'no follower') {
+      ctx.viewers.forget({ userId: ctx.user.id });
+      throw unauthorized();
+    }
+    if (outcome === 'no followee') throw userNotFound();
     return { following: true as const };
   }),
 
