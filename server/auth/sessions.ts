@@ -54,7 +54,12 @@ export async function rotateRefreshToken(
     if (!token) return { outcome: 'invalid' };
     // Locked too: a reuse detected through another token of this session, or a logout, cannot
     // commit between this check and the new successor.
-    const session = await tx.findOneOrFail(Session, token.session.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    // Without the users filter's join (which would lock the user row too); a deleted account's
+    // sessions are revoked with it, so isLive() below turns them away.
+    const session = await tx.findOneOrFail(Session, token.session.id, {
+      lockMode: LockMode.PESSIMISTIC_WRITE,
+      filters: false,
+    });
     if (!session.isLive()) return { outcome: 'invalid' };
     await tx.populate(session, ['user']);
 
