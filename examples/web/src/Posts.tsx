@@ -47,6 +47,7 @@ function PostItem({ post, mine }: { post: Post; mine: boolean }) {
   return (
     <li className="post" data-testid="post">
       <div className="meta">
+        {post.author.displayName && <strong className="name">{post.author.displayName}</strong>}
         <a href={`#/u/${post.author.username}`}>@{post.author.username}</a>
         <time dateTime={post.createdAt}>
           {new Date(post.createdAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}
