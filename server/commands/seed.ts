@@ -36,6 +36,16 @@ const USERS: Record<string, string[]> = {
   tim_bl: ['This is for everyone.', 'Data is a precious thing and will last longer than the systems themselves.'],
 };
 
+// Display names for new demo users (existing ones keep whatever they set themselves).
+const DISPLAY_NAMES: Record<string, string> = {
+  joey2go: 'Joey',
+  ada_l: 'Ada Lovelace',
+  grace_h: 'Grace Hopper',
+  linus_t: 'Linus',
+  margaret_h: 'Margaret Hamilton',
+  tim_bl: 'Tim B-L',
+};
+
 const FOLLOWS: [string, string][] = [
   ['joey2go', 'ada_l'],
   ['joey2go', 'grace_h'],
@@ -57,7 +67,8 @@ await runWithDatabase(async (database, { env, logger }) => {
   for (const username of Object.keys(USERS)) {
     let user = await findUserByUsername(em, username);
     if (!user) {
-      user = em.create(User, { username, passwordHash: await hashPassword(DEMO_PASSWORD, env.BCRYPT_COST) });
+      const passwordHash = await hashPassword(DEMO_PASSWORD, env.BCRYPT_COST);
+      user = em.create(User, { username, passwordHash, displayName: DISPLAY_NAMES[username] ?? null });
       created++;
     }
     users.set(username, user);
