@@ -13,6 +13,8 @@ import { mutate, query, type CallOptions, type TrpcResult } from './trpc.ts';
 export interface UserProfile {
   id: string;
   username: string;
+  displayName: string | null;
+  bio: string;
   createdAt: string;
   followersCount: number;
   followingCount: number;
@@ -106,12 +108,17 @@ export function expectTrpcError(result: TrpcResult<unknown>, status: number, cod
 // test/timeline.test.ts)
 // ---------------------------------------------------------------------------------------------
 
+/** Who wrote a post, as every `Post` shows it. */
+export interface PostAuthor extends UserRef {
+  displayName: string | null;
+}
+
 /** The contract's `Post`. */
 export interface PostDto {
   id: string;
   body: string;
   createdAt: string;
-  author: UserRef;
+  author: PostAuthor;
 }
 
 /** The contract's `Page<Post>`. */
@@ -240,4 +247,35 @@ export function damagedCursors(cursor: string): string[] {
     `${cursor}.${cursor.slice(dot + 1)}`,
     'garbage',
   ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts (#15): users.updateProfile, posts.restore, auth.deleteAccount (used by
+// test/profiles.test.ts, test/post-restore.test.ts and test/deleted-account-reads.test.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** users.updateProfile with any input (extra keys included), as given. */
+export const updateProfileCall = (url: string, input: unknown, token?: string) =>
+  mutate<UserProfile>(url, 'users.updateProfile', input, asCaller(token));
+
+/** auth.me: the caller's `Profile`. */
+export const myProfile = (url: string, token: string) => query<UserProfile>(url, 'auth.me', undefined, { token });
+
+export const restorePostCall = (url: string, id: string, token?: string) =>
+  mutate<PostDto>(url, 'posts.restore', { id }, asCaller(token));
+
+export const deleteAccountCall = (url: string, token: string, password: string) =>
+  mutate<{ deleted: true }>(url, 'auth.deleteAccount', { password }, { token });
+
+/** Every page of a list of posts, as ids page by page (`limit` each). */
+export const pagedIds = async (readPage: (cursor: string | undefined) => Promise<TrpcResult<PostPage>>) =>
+  (await readAllPages(readPage)).map((page) => idsOf(page.items));
+
+/** Polls `probe` until it is true; fails after `ms`. For what reaches other processes by NOTIFY. */
+export async function eventually(probe: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`still not true after ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
