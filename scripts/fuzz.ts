@@ -2,10 +2,11 @@
 //
 // Sends N (default 10,000) hostile inputs to every procedure of a real Warble server that it
 // starts itself (embedded PostgreSQL in a temporary folder, production settings, bcrypt cost 4,
-// login limits raised), prints progress while it runs and then, per procedure, how the calls were
-// answered: 2xx, each 4xx code, 5xx, leaks. Exits 1 if any answer was a 5xx, leaked internals or
-// otherwise broke the contract (see test/helpers/hostile/ for what is generated and what
-// is checked, and FIXED_BUGS there for what it has found so far).
+// login limits raised, the other abuse limits off: FUZZ_ENV_OVERRIDES), prints progress while it
+// runs and then, per procedure, how the calls were answered: 2xx, each 4xx code, 5xx, leaks.
+// Exits 1 if any answer was a 5xx, leaked internals or otherwise broke the contract (see
+// test/helpers/hostile/ for what is generated and what is checked, and FIXED_BUGS there for what
+// it has found so far).
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';

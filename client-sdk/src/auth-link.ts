@@ -8,7 +8,7 @@ import {
 } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from './app-router.ts';
-import { warbleErrorCode } from './errors.ts';
+import { isWarbleError, warbleErrorCode } from './errors.ts';
 import { resumingSubscription } from './resuming-subscription.ts';
 import type { TokenRenewal } from './token-renewal.ts';
 import type { TokenStore, Tokens } from './token-store.ts';
@@ -17,7 +17,11 @@ import type { TokenStore, Tokens } from './token-store.ts';
 // refreshing would not help them (and refreshing for auth.refresh itself would loop).
 const NO_REFRESH = new Set(['auth.signup', 'auth.login', 'auth.refresh', 'auth.logout']);
 const STORES_RESULT = new Set(['auth.login', 'auth.refresh']);
-const CLEARS_STORE = new Set(['auth.logout', 'auth.logoutAll']);
+// Procedures that end the client's session: the store is cleared once they have answered. A logout
+// clears it even when it fails (a session already gone still means: forget the tokens); a deleted
+// account has no sessions left, but a wrong password leaves account and client as they were.
+const CLEARS_STORE = new Set(['auth.logout', 'auth.logoutAll', 'auth.deleteAccount']);
+const CLEARS_STORE_ON_FAILURE = new Set(['auth.logout', 'auth.logoutAll']);
 
 /** What the auth link tells the transport links, in the operation's context. */
 export interface AuthContext extends Record<string, unknown> {
@@ -34,6 +38,13 @@ export interface AuthContext extends Record<string, unknown> {
 export type NextLink = Parameters<OperationLink<AppRouter>>[0]['next'];
 
 const isUnauthorized = (error: unknown) => warbleErrorCode(error) === 'UNAUTHORIZED';
+
+/**
+ * An UNAUTHORIZED about the password in the input (auth.changePassword, auth.deleteAccount), not
+ * the token: a refresh cannot help, and a retry would count a second failed login (and rotate the
+ * refresh token for nothing), so it goes to the caller at once.
+ */
+const isWrongPassword = (error: unknown) => isWarbleError(error) && error.data?.reason === 'WRONG_PASSWORD';
 
 export interface AuthLinkOptions {
   /** The client's one refresh, shared with live streams. */
@@ -110,11 +121,17 @@ function authenticatedCall(
         },
         error(error) {
           void (async () => {
-            if (!retried && isUnauthorized(error) && !NO_REFRESH.has(op.path) && (await renewal.renew(sentWith))) {
+            if (
+              !retried &&
+              isUnauthorized(error) &&
+              !isWrongPassword(error) &&
+              !NO_REFRESH.has(op.path) &&
+              (await renewal.renew(sentWith))
+            ) {
               return attempt(true);
             }
             // A logout whose session was already gone still means: forget the tokens.
-            if (CLEARS_STORE.has(op.path)) await store.set(null);
+            if (CLEARS_STORE_ON_FAILURE.has(op.path)) await store.set(null);
             observer.error(error);
           })();
         },

@@ -5,7 +5,7 @@ import type { ProcedureSpec } from './catalogue.ts';
 import { checkAnswer, type Outcome } from './checks.ts';
 import { MAX_QUERY_URL } from './contract.ts';
 import { abbreviate, inputText, NO_INPUT, RawJson, withOwn } from './input-text.ts';
-import { logIn, relogin, withFreshValues, type World } from './world.ts';
+import { logIn, newcomer, relogin, withFreshValues, type Caller, type World } from './world.ts';
 
 /**
  * Shortens an input until its URL fits: strings are cut, then arrays and nesting are trimmed.
@@ -47,28 +47,48 @@ function shrink(value: unknown, maxString: number, maxItems: number, depthLeft: 
     );
 }
 
-async function authorizationFor(world: World, spec: ProcedureSpec, auth: AuthChoice): Promise<string | undefined> {
+/** Who `auth: valid` is for this procedure (see ProcedureSpec.caller). */
+async function validCaller(world: World, spec: ProcedureSpec): Promise<Caller> {
+  switch (spec.caller ?? 'self') {
+    case 'self':
+      return { account: world.self, accessToken: world.selfToken };
+    case 'sacrificial':
+      return { account: world.sacrificial, accessToken: (await logIn(world.url, world.sacrificial)).accessToken };
+    case 'keyholder':
+      return { account: world.keyholder, accessToken: (await logIn(world.url, world.keyholder)).accessToken };
+    case 'newcomer':
+      return newcomer(world);
+  }
+}
+
+async function authorizationFor(
+  world: World,
+  spec: ProcedureSpec,
+  auth: AuthChoice,
+): Promise<{ authorization?: string; caller?: Caller }> {
   switch (auth.kind) {
     case 'none':
-      return undefined;
-    case 'valid':
-      return `Bearer ${spec.revokesSessions ? (await logIn(world.url, world.sacrificial)).accessToken : world.selfToken}`;
+      return {};
+    case 'valid': {
+      const caller = await validCaller(world, spec);
+      return { authorization: `Bearer ${caller.accessToken}`, caller };
+    }
     case 'stale':
-      return `Bearer ${world.staleAccessToken}`;
+      return { authorization: `Bearer ${world.staleAccessToken}` };
     case 'tampered': {
       const token = world.selfToken;
-      return `Bearer ${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+      return { authorization: `Bearer ${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}` };
     }
     case 'refresh-as-access':
-      return `Bearer ${world.refreshTokens[0]}`;
+      return { authorization: `Bearer ${world.refreshTokens[0]}` };
     case 'header':
-      return auth.value;
+      return { authorization: auth.value };
   }
 }
 
 /** Sends one call and checks its answer (see checks.ts). Never throws for a bad answer: see `problems`. */
 export async function runCase(world: World, spec: ProcedureSpec, hostile: HostileCase): Promise<Outcome> {
-  const authorization = await authorizationFor(world, spec, hostile.auth);
+  const { authorization, caller } = await authorizationFor(world, spec, hostile.auth);
   const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
   if (hostile.userAgent !== undefined) headers['user-agent'] = hostile.userAgent;
   const wrongMethod = hostile.transport.kind === 'wrong-method';
@@ -107,7 +127,14 @@ export async function runCase(world: World, spec: ProcedureSpec, hostile: Hostil
     };
   }
   const text = await response.text();
-  return checkAnswer(world, spec, hostile, { method, body, contentType, input: sentInput, request }, response, text);
+  return checkAnswer(
+    world,
+    spec,
+    hostile,
+    { method, body, contentType, input: sentInput, request, caller },
+    response,
+    text,
+  );
 }
 
 /** Restores the state a run relies on after an outcome that broke it (a refused valid token). */

@@ -21,7 +21,8 @@ import {
 import { abbreviate, fieldOf, NO_INPUT } from './input-text.ts';
 import { anyInput, objectInputs, type Generation } from './inputs.ts';
 import { id, isoDate, page, pageWithin, postDto, profile, tokenPair, userRef } from './outputs.ts';
-import { FRESH, plainCall, type World } from './world.ts';
+import { ACCOUNT_PROCEDURES, passwordRuleProblem } from './accounts.ts';
+import { FRESH, plainCall, type Caller, type World } from './world.ts';
 
 export interface ProcedureSpec {
   path: string;
@@ -32,12 +33,32 @@ export interface ProcedureSpec {
   errors: readonly ErrorCode[];
   output: z.ZodType;
   input: (world: World, gen: Generation) => fc.Arbitrary<unknown>;
-  /** More about a success than its shape; returns a problem, if any. */
-  verify?: (input: unknown, data: unknown, world: World) => string | undefined | Promise<string | undefined>;
+  /**
+   * More about a success than its shape; returns a problem, if any. `caller`: who the call was made
+   * as (a success needs a valid token wherever access is `protected`).
+   */
+  verify?: (
+    input: unknown,
+    data: unknown,
+    world: World,
+    caller: Caller | undefined,
+  ) => string | undefined | Promise<string | undefined>;
   /** Runs inside `npm test` (the fuzz script runs far more of every procedure). */
   testRuns: number;
-  /** Revokes the caller's sessions: `auth: valid` then means a fresh login of `sacrificial`. */
-  revokesSessions?: boolean;
+  /**
+   * Who `auth: valid` is: `self` with its standing token (the default), or, for a call that spends
+   * something of its caller's, a fresh login each time of
+   *  - `sacrificial`, whose sessions the call may revoke (auth.logoutAll);
+   *  - `keyholder`, whose password the call may change (auth.changePassword; its verify changes it back);
+   *  - `newcomer`: an account signed up for this call alone, which the call may delete (auth.deleteAccount).
+   */
+  caller?: 'self' | 'sacrificial' | 'keyholder' | 'newcomer';
+  /**
+   * The input field with the caller's password, for a procedure that checks it: an UNAUTHORIZED
+   * with `reason: 'WRONG_PASSWORD'` to a valid token is then a fair answer, unless that field held
+   * the caller's password (checks.ts).
+   */
+  passwordField?: string;
 }
 
 export const PROCEDURES: readonly ProcedureSpec[] = [
@@ -56,14 +77,8 @@ export const PROCEDURES: readonly ProcedureSpec[] = [
     verify: (input, data) => {
       if ((data as { username: string }).username !== fieldOf(input, 'username'))
         return 'signup answered another username than it was given';
-      // An independent statement of the contract's password rule: a signup that succeeds had a password
-      // of 8–72 bytes of well-formed UTF-8 without NUL (bcrypt would silently cut or stop early).
-      const password = fieldOf(input, 'password');
-      if (typeof password !== 'string') return 'signed up with a password that is not a string';
-      const bytes = Buffer.byteLength(password.normalize('NFC'));
-      if (!password.isWellFormed() || password.includes('\u0000') || bytes < 8 || bytes > 72)
-        return `signed up with a password the contract refuses (${bytes} bytes)`;
-      return undefined;
+      const refused = passwordRuleProblem(fieldOf(input, 'password'));
+      return refused && `signed up with ${refused}`;
     },
     testRuns: 200,
   },
@@ -122,9 +137,9 @@ export const PROCEDURES: readonly ProcedureSpec[] = [
     errors: [],
     output: z.strictObject({ revoked: z.number().int().min(0) }),
     input: (_world, gen) => anyInput(gen.maxLength),
-    // It was just logged in (see revokesSessions): at least that session goes.
+    // It was just logged in (see `caller`): at least that session goes.
     verify: (_input, data) => ((data as { revoked: number }).revoked >= 1 ? undefined : 'revoked no session'),
-    revokesSessions: true,
+    caller: 'sacrificial',
     testRuns: 250,
   },
   {
@@ -316,4 +331,5 @@ export const PROCEDURES: readonly ProcedureSpec[] = [
     verify: pageWithin,
     testRuns: 600,
   },
+  ...ACCOUNT_PROCEDURES,
 ];

@@ -5,8 +5,8 @@ import type { HostileCase } from './cases.ts';
 import type { ProcedureSpec } from './catalogue.ts';
 import { BODY_LIMIT_BYTES, CONTRACT_ERRORS, type ErrorCode } from './contract.ts';
 import { knownBugOf, type FIXED_BUGS } from './fixed-bugs.ts';
-import { abbreviate, parsed } from './input-text.ts';
-import type { World } from './world.ts';
+import { abbreviate, fieldOf, parsed } from './input-text.ts';
+import type { Caller, World } from './world.ts';
 
 /**
  * What must never reach a client outside development: SQL and database words, file paths and
@@ -108,6 +108,23 @@ export interface SentCall {
   input: unknown;
   /** The request as sent, abbreviated, for reports. */
   request: string;
+  /** Who the call was made as, when it carried a valid token. */
+  caller?: Caller;
+}
+
+/**
+ * An UNAUTHORIZED marked `reason: 'WRONG_PASSWORD'` (the password in the input, not the token) is
+ * a fair answer only from a procedure that checks the caller's password, to a valid token, for a
+ * password that was not the caller's. Returns what is wrong with it, if anything.
+ */
+function wrongPasswordProblem(spec: ProcedureSpec, hostile: HostileCase, sent: SentCall): string | undefined {
+  if (!spec.passwordField) return `${spec.path} has no password to refuse, yet answered WRONG_PASSWORD`;
+  if (hostile.auth.kind !== 'valid' || !sent.caller) return 'WRONG_PASSWORD for a call without a valid token';
+  const password = fieldOf(sent.input, spec.passwordField);
+  // Passwords are compared after NFC normalisation (as at signup and login).
+  return typeof password === 'string' && password.normalize('NFC') === sent.caller.account.password
+    ? "the caller's own password was refused as wrong"
+    : undefined;
 }
 
 /** Checks the answer to one call. Never throws for a bad answer: see `problems`. */
@@ -115,10 +132,11 @@ export async function checkAnswer(
   world: World,
   spec: ProcedureSpec,
   hostile: HostileCase,
-  { method, body, contentType, input: sentInput, request }: SentCall,
+  sent: SentCall,
   response: Response,
   text: string,
 ): Promise<Outcome> {
+  const { method, body, contentType, input: sentInput, request } = sent;
   const wrongMethod = hostile.transport.kind === 'wrong-method';
   const outcome: Outcome = {
     status: response.status,
@@ -164,7 +182,7 @@ export async function checkAnswer(
     const shape = spec.output.safeParse(answer.result.data);
     if (!shape.success) problem(`unexpected output shape: ${abbreviate(JSON.stringify(z.treeifyError(shape.error)))}`);
     else {
-      const wrong = await spec.verify?.(sentInput, answer.result.data, world);
+      const wrong = await spec.verify?.(sentInput, answer.result.data, world, sent.caller);
       if (wrong) problem(wrong);
     }
     // User content comes back on success (post bodies may say anything), so only secrets are searched.
@@ -183,6 +201,13 @@ export async function checkAnswer(
   else if (CONTRACT_ERRORS[code as ErrorCode] !== response.status)
     problem(`${code} answered with HTTP ${response.status}`);
   if (error.data?.httpStatus !== response.status) problem('error.data.httpStatus differs from the HTTP status');
+  const reason = error.data?.reason;
+  const wrongPassword = reason === 'WRONG_PASSWORD' && code === 'UNAUTHORIZED';
+  if (reason !== undefined && !wrongPassword) problem(`unexpected error.data.reason ${JSON.stringify(reason)}`);
+  if (wrongPassword) {
+    const wrong = wrongPasswordProblem(spec, hostile, sent);
+    if (wrong) problem(wrong);
+  }
 
   if (expected) {
     // A wrong method may also be refused for its content type, or its size; never executed.
@@ -199,6 +224,8 @@ export async function checkAnswer(
     else if (spec.access === 'optional' && sentBadToken) allowed.add('UNAUTHORIZED');
     if (spec.access === 'public' || spec.access === 'optional' || hostile.auth.kind === 'valid')
       for (const allowedCode of spec.errors) allowed.add(allowedCode);
+    // Judged above (wrongPasswordProblem); a plain UNAUTHORIZED to a valid token stays a refusal.
+    if (wrongPassword) allowed.add('UNAUTHORIZED');
     if (!allowed.has(code) && response.status < 500) {
       problem(
         code === 'UNAUTHORIZED' && hostile.auth.kind === 'valid'

@@ -25,4 +25,12 @@ export const FUZZ_ENV_OVERRIDES = {
   LOGIN_MAX_FAILURES_PER_ADDRESS: '100000',
   // A long fuzz run must not outlive the one access token it uses.
   ACCESS_TOKEN_TTL: '86400',
+  // The abuse limits off (as test/helpers/app.ts's UNLIMITED, which this folder cannot import: it
+  // needs vitest): a fuzz run calls far faster than 600 a minute and signs up far more than 5
+  // accounts (auth.signup, and one per auth.deleteAccount), and a 429 would hide what it is after.
+  // The limits have tests of their own (test/limits.test.ts, test/http-limits.test.ts).
+  RATE_LIMIT_CALLS_PER_MINUTE: '0',
+  SIGNUP_MAX_PER_ADDRESS: '0',
+  POSTS_PER_HOUR: '0',
+  BCRYPT_QUEUE_MAX: '100000',
 } as const;

@@ -94,6 +94,61 @@ export function passwords(world: World): fc.Arbitrary<unknown> {
   );
 }
 
+/** For a procedure that checks the caller's password: any password, or the caller's own and its near misses. */
+export const callerPasswords = (world: World, own: string): fc.Arbitrary<unknown> =>
+  fc.oneof({ weight: 3, arbitrary: passwords(world) }, { weight: 2, arbitrary: variantsOf(own) });
+
+/**
+ * Display names and bios (users.updateProfile): the same text rules as post bodies, at their own
+ * limits, counted in code points after trimming: 1–50 for a display name (or null, to remove it),
+ * 0–160 for a bio.
+ */
+function profileText(max: number): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 2, arbitrary: withBadChar(fc.string({ maxLength: max })) },
+    { weight: 3, arbitrary: fc.string({ maxLength: max + 5 }) },
+    { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: max }) },
+    { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: max + 5 }) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        '',
+        'a'.repeat(max),
+        'a'.repeat(max + 1),
+        // Code points, not UTF-16 units: an emoji is one character (two units).
+        '😀'.repeat(max),
+        '😀'.repeat(max + 1),
+        // Trimmed before it is counted: within the limit.
+        `  ${'x'.repeat(max)}\t\n `,
+        `\u3000${'x'.repeat(max)}\ufeff`,
+        // A combining accent is a code point of its own: 2 × (max / 2) fits, one more pair does not.
+        'e\u0301'.repeat(Math.floor(max / 2)),
+        'e\u0301'.repeat(Math.floor(max / 2) + 1),
+        ' '.repeat(max + 10),
+        '\t\n',
+        '\u200b', // not whitespace: a character
+        '\u202eabc',
+        'a\u0000b',
+        '\u0000',
+        '\ud83d',
+        'x\udfff',
+        '\ud83d\ude00', // a well-formed pair: one emoji
+        'Ada Lovelace',
+      ),
+    },
+  );
+}
+
+export const displayNames: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 6, arbitrary: profileText(50) },
+  { weight: 1, arbitrary: fc.constant(null) },
+);
+export const bios: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 6, arbitrary: profileText(160) },
+  // null removes a display name, but a bio is a string (empty for none).
+  { weight: 1, arbitrary: fc.constant(null) },
+);
+
 export function postBodies(): fc.Arbitrary<unknown> {
   return fc.oneof(
     { weight: 2, arbitrary: withBadChar(fc.string({ minLength: 1, maxLength: 200 })) },
@@ -140,8 +195,22 @@ export const UUID_SHAPES = [
 export const realPostIds = (world: World) =>
   fc.constantFrom(...world.postIds.own, ...world.postIds.others, ...world.postIds.deleted, FRESH.ownPostId);
 
-export function postIds(world: World): fc.Arbitrary<unknown> {
-  const real = [...world.postIds.own, ...world.postIds.others, ...world.postIds.deleted];
+/**
+ * Posts posts.restore may be given: every real one but self's deleted post of the world, which
+ * posts.byId's verify relies on staying deleted (a restore would succeed), and self's posts
+ * deleted just now (FRESH), which it can restore.
+ */
+export const restorablePostIds = (world: World) => [
+  ...world.postIds.own,
+  ...world.postIds.others,
+  ...world.postIds.deleted.slice(1), // [self's, other's] (world.ts)
+];
+
+/** Ids of posts (`real`, all of the world's by default) and things that look like them. */
+export function postIds(
+  world: World,
+  real = [...world.postIds.own, ...world.postIds.others, ...world.postIds.deleted],
+): fc.Arbitrary<unknown> {
   return fc.oneof(
     { weight: 3, arbitrary: fc.uuid() },
     { weight: 4, arbitrary: fc.constantFrom(...real) },

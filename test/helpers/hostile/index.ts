@@ -5,6 +5,7 @@
 // so nothing in this folder may import vitest.
 //
 //   catalogue.ts   every procedure: access, errors, input arbitraries, what a success must be
+//   accounts.ts    the same for the account procedures (password change, account deletion, profile, restore)
 //   contract.ts    the contract's errors, and the limits the server is run with
 //   values.ts      generic hostile values (strings, numbers, prototype keys, deep nesting)
 //   fields.ts      plausible field values, right and nearly right

@@ -5,12 +5,21 @@ import { fieldOf } from './input-text.ts';
 export const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)) && value.endsWith('Z'));
 export const id = z.string().min(1);
 export const userRef = z.strictObject({ id, username: z.string() });
-export const postDto = z.strictObject({ id, body: z.string(), createdAt: isoDate, author: userRef });
+/** A name to show instead of the username, when its owner chose one (users.updateProfile). */
+const displayName = z.string().min(1).nullable();
+export const postDto = z.strictObject({
+  id,
+  body: z.string(),
+  createdAt: isoDate,
+  author: z.strictObject({ id, username: z.string(), displayName }),
+});
 export const page = <T extends z.ZodType>(item: T) =>
   z.strictObject({ items: z.array(item), nextCursor: z.string().nullable() });
 export const profile = z.strictObject({
   id,
   username: z.string(),
+  displayName,
+  bio: z.string(),
   createdAt: isoDate,
   followersCount: z.number().int().min(0),
   followingCount: z.number().int().min(0),

@@ -18,6 +18,13 @@ export interface World {
   decoy: Account;
   /** auth.logoutAll with a valid token logs this one in first: it may revoke its own sessions freely. */
   sacrificial: Account;
+  /**
+   * auth.changePassword with a valid token logs this one in first: its password may change for a
+   * moment (the procedure's verify changes it back), so nothing else ever logs it in.
+   */
+  keyholder: Account;
+  /** The password of the accounts signed up for one auth.deleteAccount each (see `newcomer`). */
+  newcomerPassword: string;
   /** Owner of the refresh tokens the fuzzer may use (see FRESH). */
   throwaway: Account;
   /** Access token of `self` (replaced by `relogin` if it ever stops working). */
@@ -79,9 +86,10 @@ async function succeed<T>(call: Promise<CallResult>, what: string): Promise<T> {
 
 const newName = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
 
-async function account(url: string, prefix: string): Promise<Account> {
+const newPassword = () => `pw ${randomBytes(9).toString('base64url')}`;
+
+async function account(url: string, prefix: string, password = newPassword()): Promise<Account> {
   const username = newName(prefix);
-  const password = `pw ${randomBytes(9).toString('base64url')}`;
   const { id } = await succeed<{ id: string }>(
     plainCall(url, 'auth.signup', 'mutation', { username, password }),
     `signup ${username}`,
@@ -117,10 +125,10 @@ async function firstPageCursor(url: string, path: string, input: object, token?:
 
 /** Users, posts, follows, tokens and cursors on a running server, for inputs to refer to. */
 export async function prepareWorld(url: string): Promise<World> {
-  const [self, other, decoy, sacrificial, throwaway] = await Promise.all(
-    ['self', 'other', 'decoy', 'sacrificial', 'throwaway'].map((prefix) => account(url, prefix)),
+  const [self, other, decoy, sacrificial, throwaway, keyholder] = await Promise.all(
+    ['self', 'other', 'decoy', 'sacrificial', 'throwaway', 'keyholder'].map((prefix) => account(url, prefix)),
   );
-  if (!self || !other || !decoy || !sacrificial || !throwaway) throw new Error('world setup: signup');
+  if (!self || !other || !decoy || !sacrificial || !throwaway || !keyholder) throw new Error('world setup: signup');
   const selfTokens = await logIn(url, self);
   const otherTokens = await logIn(url, other);
   const decoyTokens = await logIn(url, decoy);
@@ -165,6 +173,8 @@ export async function prepareWorld(url: string): Promise<World> {
     other,
     decoy,
     sacrificial,
+    keyholder,
+    newcomerPassword: newPassword(),
     throwaway,
     selfToken: selfTokens.accessToken,
     staleAccessToken: stale.accessToken,
@@ -180,12 +190,29 @@ export async function prepareWorld(url: string): Promise<World> {
   };
 }
 
+/** Who a call with `auth: valid` was made as: the account, and the access token it carried. */
+export interface Caller {
+  account: Account;
+  accessToken: string;
+}
+
+/** A new account, signed up and logged in for one call alone (which may delete it). */
+export async function newcomer(world: World): Promise<Caller> {
+  const who = await account(world.url, 'newcomer', world.newcomerPassword);
+  return { account: who, accessToken: (await logIn(world.url, who)).accessToken };
+}
+
 /**
  * Placeholders an input may carry, replaced just before it is sent by something made for that call
  * alone: a refresh token of a new session of `throwaway` (so auth.refresh can rotate and
- * auth.logout can revoke a live session every time), a new post of `self` (so posts.delete can succeed).
+ * auth.logout can revoke a live session every time), a new post of `self` (so posts.delete can
+ * succeed), a post of `self` deleted just now (so posts.restore can succeed).
  */
-export const FRESH = { refreshToken: '@@fresh-refresh-token@@', ownPostId: '@@fresh-own-post-id@@' } as const;
+export const FRESH = {
+  refreshToken: '@@fresh-refresh-token@@',
+  ownPostId: '@@fresh-own-post-id@@',
+  deletedOwnPostId: '@@fresh-deleted-own-post-id@@',
+} as const;
 
 /** `text` with every FRESH placeholder replaced by a value made now. */
 export async function withFreshValues(world: World, text: string): Promise<string> {
@@ -194,6 +221,11 @@ export async function withFreshValues(world: World, text: string): Promise<strin
     result = result.replaceAll(FRESH.refreshToken, (await logIn(world.url, world.throwaway)).refreshToken);
   if (result.includes(FRESH.ownPostId))
     result = result.replaceAll(FRESH.ownPostId, await post(world.url, world.selfToken, 'to be deleted'));
+  if (result.includes(FRESH.deletedOwnPostId)) {
+    const id = await post(world.url, world.selfToken, 'to be restored');
+    await succeed(plainCall(world.url, 'posts.delete', 'mutation', { id }, world.selfToken), 'posts.delete');
+    result = result.replaceAll(FRESH.deletedOwnPostId, id);
+  }
   return result;
 }
 
