@@ -303,7 +303,8 @@ describe('the packed @warble/client', () => {
     const checked = typeCheck(alone.project);
     expect(checked.output).toBe('');
     expect(checked.status).toBe(0);
-  });
+    // A whole tsc run: seconds alone, far more on a busy machine.
+  }, 120_000);
 
   it('runs against a real server', async () => {
     await writeFile(path.join(alone.project, 'run.mjs'), RUNTIME);
@@ -345,7 +346,8 @@ describe('the packed @warble/client', () => {
     expect(checked.output).not.toMatch(/consumer\.ts|@warble/);
     expect(checked.output.split('\n').sort()).toEqual(control.output.split('\n').sort());
     expect(checked.status).toBe(control.status);
-  });
+    // Two whole tsc runs (timed out at 20 s on a loaded machine).
+  }, 120_000);
 
   it('runs TanStack Query options through the SDK against a real server', async () => {
     await writeFile(path.join(withTanstack.project, 'run.mjs'), TANSTACK_RUNTIME);
@@ -361,5 +363,6 @@ describe('client-sdk/src/app-router.ts', () => {
     const checked = run(process.execPath, ['client-sdk/scripts/generate-router-types.ts', '--check'], ROOT);
     expect(checked.output).toBe('');
     expect(checked.status).toBe(0);
-  });
+    // Runs TypeScript over the server's router.
+  }, 120_000);
 });
