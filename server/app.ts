@@ -24,6 +24,10 @@ import { FairShare } from './limits/fair-share.ts';
 import { sharedQuota } from './limits/quota.ts';
 import { EventLog } from './realtime/event-log.ts';
 import { TimelineHub } from './realtime/timeline-hub.ts';
+import { registerDocsPage } from './rest/docs-page.ts';
+import { openApiDocument } from './rest/openapi.ts';
+import { restPlugin } from './rest/rest-plugin.ts';
+import { REST_PREFIX } from './rest/routes.ts';
 import { contextFactory, type Limits } from './trpc/context.ts';
 import { appRouter } from './trpc/router.ts';
 
@@ -202,15 +206,19 @@ export async function buildApp({
   });
   // Declared up front so every request object keeps one shape (Fastify's advice for speed).
   app.decorateRequest('clientKey', '');
-  await app.register(trpcPlugin, {
-    prefix: '/trpc',
-    router,
-    createContext: contextFactory({ orm, env, keys, viewers, passwords, limits, timelines }),
-    admit: admission({
-      identify: clientIdentifier(keys, env, viewers),
-      callsPerMinute: env.RATE_LIMIT_CALLS_PER_MINUTE,
-      fairShare: limits.fairShare,
-    }),
+  const createContext = contextFactory({ orm, env, keys, viewers, passwords, limits, timelines });
+  // One door for both APIs: a client's budget counts its /trpc and /api calls together.
+  const admit = admission({
+    identify: clientIdentifier(keys, env, viewers),
+    callsPerMinute: env.RATE_LIMIT_CALLS_PER_MINUTE,
+    fairShare: limits.fairShare,
   });
+  await app.register(trpcPlugin, { prefix: '/trpc', router, createContext, admit });
+  // The same procedures as REST (server/rest/), described by a document made from them now.
+  await app.register(restPlugin, { prefix: REST_PREFIX, router, createContext, admit });
+  const document = openApiDocument(router);
+  const documentJson = JSON.stringify(document);
+  app.get('/openapi.json', (_request, reply) => reply.type('application/json; charset=utf-8').send(documentJson));
+  await registerDocsPage(app, { document: () => document });
   return app;
 }

@@ -24,7 +24,8 @@ const ALLOWED_METHODS = 'GET, POST';
 
 const procedurePath = (request: FastifyRequest) => (request.params as { path?: string }).path;
 
-function isJson(request: FastifyRequest): boolean {
+/** The request says its body is JSON (the only body /trpc and /api read). */
+export function isJson(request: FastifyRequest): boolean {
   const type = request.headers['content-type'];
   return typeof type === 'string' && /^application\/json\s*(;|$)/i.test(type);
 }

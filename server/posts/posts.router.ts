@@ -6,9 +6,11 @@ import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import { findUserByUsername, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
 import { toPostDto } from './post.dto.ts';
+import { deletedPostSchema, postPageSchema, postSchema } from './post.schema.ts';
 import { Post } from './post.entity.ts';
 import { postsByAuthor, restorePost, timelinePosts } from './post-queries.ts';
 import { eventId, parseEventId } from '../realtime/event-log.ts';
+import { rest } from '../rest/route-meta.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_BODY = 280;
@@ -21,72 +23,121 @@ const isPostId = (id: string) => UUID.test(id);
 const bodySchema = userText({ min: 1, max: MAX_BODY });
 
 const notFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'Post not found' });
+// For the REST document (what the procedures below can refuse).
+const NO_SUCH_POST = 'Unknown or deleted post';
+const NO_SUCH_USER = 'Unknown or deleted user';
 
 export const postsRouter = router({
-  create: protectedProcedure.input(z.strictObject({ body: bodySchema })).mutation(async ({ ctx, input }) => {
-    // POSTS_PER_HOUR, counted across processes; a valid body is needed to spend one.
-    await ctx.limits.posts.take(ctx.user.id);
-    // The author is always the caller: the input has no field that could say otherwise.
-    const post = ctx.em.create(Post, { author: ctx.em.getReference(User, ctx.user.id), body: input.body });
-    await ctx.em.flush();
-    ctx.timelines.announce();
-    return toPostDto({ id: post.id, body: post.body, createdAt: post.createdAt, author: ctx.user });
-  }),
-
-  delete: protectedProcedure.input(postIdInput).mutation(async ({ ctx, input }) => {
-    if (!isPostId(input.id)) throw notFound();
-    const deletedAt = new Date();
-    // One conditional UPDATE decides it: of two concurrent deletes, only one can match the row.
-    const updated = await ctx.em.nativeUpdate(
-      Post,
-      { id: input.id, author: ctx.user.id, deletedAt: null },
-      { deletedAt },
-      { filters: false },
-    );
-    if (updated === 1) {
+  create: protectedProcedure
+    .meta(
+      rest('POST /posts', {
+        summary: 'Publish a post',
+        access: 'token',
+        errors: { 429: 'POSTS_PER_HOUR used up for this hour' },
+      }),
+    )
+    .input(z.strictObject({ body: bodySchema }))
+    .output(postSchema)
+    .mutation(async ({ ctx, input }) => {
+      // POSTS_PER_HOUR, counted across processes; a valid body is needed to spend one.
+      await ctx.limits.posts.take(ctx.user.id);
+      // The author is always the caller: the input has no field that could say otherwise.
+      const post = ctx.em.create(Post, { author: ctx.em.getReference(User, ctx.user.id), body: input.body });
+      await ctx.em.flush();
       ctx.timelines.announce();
-      return { id: input.id, deletedAt: deletedAt.toISOString() };
-    }
-    // Nothing changed: say why, without revealing deleted posts of others.
-    const post = await ctx.em.findOne(Post, input.id, { fields: ['author'] });
-    if (!post) throw notFound();
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'Only the author can delete a post' });
-  }),
+      return toPostDto({ id: post.id, body: post.body, createdAt: post.createdAt, author: ctx.user });
+    }),
 
-  restore: protectedProcedure.input(postIdInput).mutation(async ({ ctx, input }) => {
-    if (!isPostId(input.id)) throw notFound();
-    const restored = await restorePost(ctx.em, input.id, ctx.user.id, ctx.env.POST_RESTORE_SECONDS);
-    if (restored) {
-      ctx.timelines.announce();
-      return toPostDto(restored);
-    }
-    // Nothing changed: say why. Deleted posts included, but not those of deleted accounts.
-    const post = await ctx.em.findOne(Post, input.id, { fields: ['author', 'deletedAt'], filters: { live: false } });
-    if (!post) throw notFound();
-    if (post.author.id !== ctx.user.id)
-      throw new TRPCError({ code: 'FORBIDDEN', message: 'Only the author can restore a post' });
-    throw new TRPCError({
-      code: 'NOT_FOUND',
-      message: post.deletedAt ? 'Post can no longer be restored' : 'Post is not deleted',
-    });
-  }),
+  delete: protectedProcedure
+    .meta(
+      rest('DELETE /posts/{id}', {
+        summary: 'Delete one of the caller’s posts (restorable for a while)',
+        access: 'token',
+        errors: { 403: 'Not the author', 404: 'Unknown or already deleted post' },
+      }),
+    )
+    .input(postIdInput)
+    .output(deletedPostSchema)
+    .mutation(async ({ ctx, input }) => {
+      if (!isPostId(input.id)) throw notFound();
+      const deletedAt = new Date();
+      // One conditional UPDATE decides it: of two concurrent deletes, only one can match the row.
+      const updated = await ctx.em.nativeUpdate(
+        Post,
+        { id: input.id, author: ctx.user.id, deletedAt: null },
+        { deletedAt },
+        { filters: false },
+      );
+      if (updated === 1) {
+        ctx.timelines.announce();
+        return { id: input.id, deletedAt: deletedAt.toISOString() };
+      }
+      // Nothing changed: say why, without revealing deleted posts of others.
+      const post = await ctx.em.findOne(Post, input.id, { fields: ['author'] });
+      if (!post) throw notFound();
+      throw new TRPCError({ code: 'FORBIDDEN', message: 'Only the author can delete a post' });
+    }),
 
-  byId: publicProcedure.input(postIdInput).query(async ({ ctx, input }) => {
-    if (!isPostId(input.id)) throw notFound();
-    const post = await ctx.em.findOne(Post, input.id, { populate: ['author'] });
-    if (!post) throw notFound();
-    return toPostDto(post);
-  }),
+  restore: protectedProcedure
+    .meta(
+      rest('POST /posts/{id}/restore', {
+        summary: 'Undo the deletion of one of the caller’s posts',
+        access: 'token',
+        errors: { 403: 'Not the author', 404: 'Unknown post, not deleted, or deleted too long ago' },
+      }),
+    )
+    .input(postIdInput)
+    .output(postSchema)
+    .mutation(async ({ ctx, input }) => {
+      if (!isPostId(input.id)) throw notFound();
+      const restored = await restorePost(ctx.em, input.id, ctx.user.id, ctx.env.POST_RESTORE_SECONDS);
+      if (restored) {
+        ctx.timelines.announce();
+        return toPostDto(restored);
+      }
+      // Nothing changed: say why. Deleted posts included, but not those of deleted accounts.
+      const post = await ctx.em.findOne(Post, input.id, { fields: ['author', 'deletedAt'], filters: { live: false } });
+      if (!post) throw notFound();
+      if (post.author.id !== ctx.user.id)
+        throw new TRPCError({ code: 'FORBIDDEN', message: 'Only the author can restore a post' });
+      throw new TRPCError({
+        code: 'NOT_FOUND',
+        message: post.deletedAt ? 'Post can no longer be restored' : 'Post is not deleted',
+      });
+    }),
 
-  timeline: protectedProcedure.input(z.strictObject(pageInput).default({ limit: 20 })).query(async ({ ctx, input }) => {
-    const list = `timeline:${ctx.user.id}`;
-    const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
-    const rows = await timelinePosts(ctx.em, ctx.user.id, after, input.limit + 1);
-    return toPage(rows, input.limit, list, toPostDto);
-  }),
+  byId: publicProcedure
+    .meta(rest('GET /posts/{id}', { summary: 'One post', access: 'public', errors: { 404: NO_SUCH_POST } }))
+    .input(postIdInput)
+    .output(postSchema)
+    .query(async ({ ctx, input }) => {
+      if (!isPostId(input.id)) throw notFound();
+      const post = await ctx.em.findOne(Post, input.id, { populate: ['author'] });
+      if (!post) throw notFound();
+      return toPostDto(post);
+    }),
+
+  timeline: protectedProcedure
+    .meta(rest('GET /timeline', { summary: 'The caller’s and followed users’ posts, newest first', access: 'token' }))
+    .input(z.strictObject(pageInput).default({ limit: 20 }))
+    .output(postPageSchema)
+    .query(async ({ ctx, input }) => {
+      const list = `timeline:${ctx.user.id}`;
+      const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
+      const rows = await timelinePosts(ctx.em, ctx.user.id, after, input.limit + 1);
+      return toPage(rows, input.limit, list, toPostDto);
+    }),
 
   byUser: publicProcedure
+    .meta(
+      rest('GET /users/{username}/posts', {
+        summary: 'A user’s posts, newest first',
+        access: 'public',
+        errors: { 404: NO_SUCH_USER },
+      }),
+    )
     .input(z.strictObject({ username: usernameSchema, ...pageInput }))
+    .output(postPageSchema)
     .query(async ({ ctx, input }) => {
       const author = await findUserByUsername(ctx.em, input.username);
       if (!author) throw new TRPCError({ code: 'NOT_FOUND', message: 'User not found' });

@@ -3,6 +3,7 @@ import { z, ZodError } from 'zod';
 import { isForeignKeyViolation, toContractError } from '../errors.ts';
 import { WrongPasswordError } from '../auth/accounts.ts';
 import { retryAfterOf } from '../limits/retry-later.ts';
+import type { RestMeta } from '../rest/route-meta.ts';
 import type { Context } from './context.ts';
 
 const INTERNAL_MESSAGE = 'Internal server error';
@@ -13,7 +14,10 @@ export interface FieldIssues {
   fieldErrors: Record<string, string[] | undefined>;
 }
 
-const t = initTRPC.context<Context>().create({
+// A procedure's meta can give it a REST route under /api and a place in /openapi.json (rest/route-meta.ts).
+const builder = initTRPC.context<Context>().meta<RestMeta>();
+
+const t = builder.create({
   // Explicit: tRPC otherwise guesses from NODE_ENV and leaks stacks (and SQL text) when it guesses wrong.
   isDev: false,
   // Server-sent events (posts.onTimeline): a ping every 15 s keeps proxies from cutting an idle
