@@ -4,9 +4,10 @@
 // same machine: a bare node:http server (the ceiling) and a tRPC + Fastify "hello" (the peer).
 // Starts what it needs (the embedded PostgreSQL, loaded by bench/seed.ts if empty; the three
 // servers, pinned to their own cores), measures closed-loop throughput and open-loop latency in
-// interleaved rounds, then a bystander's latency while one address floods (issue #12), checks the
-// goals of issues #7 and #12 and writes JSON, Markdown and SVG under --out. Goals that are missed
-// are reported, not fatal: the exit code is 1 only on errors.
+// interleaved rounds, then a bystander's latency while one address floods (issue #12), the hot
+// procedures over REST beside /trpc and what their output checks cost (issue #16), open streams
+// (issue #14), checks the goals and writes JSON, Markdown and SVG under --out. Goals that are
+// missed are reported, not fatal: the exit code is 1 only on errors.
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { pino } from 'pino';
@@ -28,6 +29,8 @@ import { collectMeta } from './lib/meta.ts';
 import { preparePgbench, type Pgbench } from './lib/pgbench.ts';
 import { realtimePhase } from './lib/realtime.ts';
 import { writeRealtimeOnly } from './lib/realtime-report.ts';
+import { restPhase } from './lib/rest.ts';
+import { writeRestOnly } from './lib/rest-report.ts';
 import { bcryptHashMs, closedLoopRounds, loginStorm, openLoopRounds, warmUp, type PhaseContext } from './lib/phases.ts';
 import { BCRYPT_COST, parseOptions } from './lib/options.ts';
 import { Progress } from './lib/progress.ts';
@@ -106,13 +109,40 @@ async function main(): Promise<void> {
       defer: (name, run) => cleanups.push({ name, run }),
     });
   };
-  if (options.only === 'realtime') {
-    const realtime = await realtimeRun();
-    const only = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), options: { ...options } };
-    const meta = collectMeta(size.postgresVersion);
-    const { markdown, files } = await writeRealtimeOnly(options.out, { ...only, meta, pinning, realtime, notes });
+  // REST beside /trpc on a Warble process of its own (bench/lib/rest.ts), for the same reason.
+  const restRun = async () => {
+    await stop();
+    return restPhase({
+      pinning,
+      databaseUrl: url,
+      warbleEnv,
+      em,
+      rounds: options.rounds,
+      durationSeconds: options.duration,
+      connections: options.connections,
+      users: options.users,
+      log,
+      defer: (name, run) => cleanups.push({ name, run }),
+    });
+  };
+  if (options.only) {
+    // Called once the phase has run (finishedAt).
+    const only = () => ({
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      options: { ...options },
+      meta: collectMeta(size.postgresVersion),
+      pinning,
+      notes,
+    });
+    const { markdown, files } =
+      options.only === 'realtime'
+        ? await writeRealtimeOnly(options.out, { realtime: await realtimeRun(), ...only() })
+        : await writeRestOnly(options.out, { rest: await restRun(), ...only() });
     process.stdout.write(`\n${markdown}\n`);
-    log(`written: ${files.map((file) => path.relative(process.cwd(), file)).join(', ')} (and latest-realtime.*)`);
+    log(
+      `written: ${files.map((file) => path.relative(process.cwd(), file)).join(', ')} (and latest-${options.only}.*)`,
+    );
     return;
   }
   const idleMB = Object.fromEntries(
@@ -227,6 +257,13 @@ async function main(): Promise<void> {
     });
   const floodFairShare = await floodRun('warble', users.slice(0, 1));
   const flood = await floodRun('warbleDefaults', users.slice(0, 4));
+  // Stops the servers above: what follows runs on Warble processes of its own.
+  const rest = await restRun().catch((error: unknown) => {
+    log(`rest phase failed: ${(error as Error).stack ?? String(error)}`);
+    notes.push(`**the REST phase failed: ${(error as Error).message}**`);
+    process.exitCode = 1;
+    return null;
+  });
   const realtime = await realtimeRun().catch((error: unknown) => {
     log(`realtime phase failed: ${(error as Error).stack ?? String(error)}`);
     notes.push(`**the realtime phase failed: ${(error as Error).message}**`);
@@ -262,6 +299,7 @@ async function main(): Promise<void> {
     storm,
     flood,
     floodFairShare,
+    rest,
     realtime,
     bcrypt: {
       cost: BCRYPT_COST,

@@ -25,7 +25,8 @@ const HELP = `Usage: npm run bench -- [options]
                          (default 10,000 users and 1,000,000 posts: about a minute)
   --reseed               empty the benchmark database and seed it again first
   --only PHASE           run one phase alone: realtime (streams' memory, fan-out, posts.create with
-                         streams open); its results go to <UTC time>-realtime.* and latest-realtime.*
+                         streams open), or rest (the hot procedures over /api beside /trpc, and what
+                         their output checks cost); its results go to <UTC time>-PHASE.* and latest-PHASE.*
   --help                 show this text
 
 Database: DATABASE_URL if set, else the embedded PostgreSQL in DATA_DIR (default here: .data/bench)
@@ -58,8 +59,9 @@ export function parseOptions() {
       },
       HELP,
     );
-    if (values.only !== undefined && values.only !== 'realtime') {
-      throw new UsageError(`--only takes: realtime (got "${values.only}")`);
+    const only = values.only;
+    if (only !== undefined && only !== 'realtime' && only !== 'rest') {
+      throw new UsageError(`--only takes: realtime, rest (got "${only}")`);
     }
     const optional = (name: string, value: string | undefined, min: number, max: number) =>
       value === undefined ? undefined : intOption(name, value, 0, min, max);
@@ -76,7 +78,7 @@ export function parseOptions() {
       stormRate: intOption('storm-rate', values['storm-rate'], 5, 1, 1000),
       pgbenchClients: intOption('pgbench-clients', values['pgbench-clients'], 8, 1, 1000),
       floodConnections: intOption('flood-connections', values['flood-connections'], 100, 1, 1000),
-      only: values.only,
+      only,
       seed: {
         users: optional('seed-users', values['seed-users'], 100, 10_000_000),
         posts: optional('seed-posts', values['seed-posts'], 0, 1_000_000_000),

@@ -4,6 +4,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FLOOD_GOAL, floodGoal, floodMarkdown } from './flood-report.ts';
 import { realtimeGoals, realtimeMarkdown } from './realtime-report.ts';
+import { restGoals, restMarkdown } from './rest-report.ts';
 import type { Goal, Results } from './results.ts';
 import { num } from './stats.ts';
 import { ratioChart } from './svg.ts';
@@ -62,7 +63,12 @@ export function evaluateGoals(results: Omit<Results, 'goals'>): Goal[] {
     met: storm && Number.isFinite(storm.ratio) ? storm.ratio <= GOALS.storm : null,
   });
 
-  goals.push(floodGoal(results.flood), floodGoal(results.floodFairShare, true), ...realtimeGoals(results.realtime));
+  goals.push(
+    floodGoal(results.flood),
+    floodGoal(results.floodFairShare, true),
+    ...restGoals(results.rest),
+    ...realtimeGoals(results.realtime),
+  );
 
   const rss = results.rss.maxMB;
   const idle = results.rss.idleMB;
@@ -157,6 +163,7 @@ export function renderMarkdown(results: Results): string {
     );
   }
   for (const flood of [results.flood, results.floodFairShare]) if (flood) lines.push(...floodMarkdown(flood, table));
+  if (results.rest) lines.push(...restMarkdown(results.rest));
   if (results.realtime) lines.push(...realtimeMarkdown(results.realtime));
   lines.push(
     '## Goals',

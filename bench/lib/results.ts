@@ -6,6 +6,7 @@ import type { Meta } from './meta.ts';
 import type { OpenLoopResult } from './open-loop.ts';
 import type { PgbenchResult } from './pgbench.ts';
 import type { RealtimeSummary } from './realtime.ts';
+import type { RestSummary } from './rest.ts';
 import type { Spread } from './stats.ts';
 
 export interface ClosedLoopSummary {
@@ -125,6 +126,8 @@ export interface Results {
   /** The flood against Warble with the default limits (the goal), and with only the fair share. */
   flood: FloodSummary | null;
   floodFairShare: FloodSummary | null;
+  /** The hot procedures over /api beside /trpc, and what their output checks cost (issue #16). */
+  rest: RestSummary | null;
   /** Open posts.onTimeline streams: memory, fan-out latency, posts.create beside them (issue #14). */
   realtime: RealtimeSummary | null;
   bcrypt: { cost: number; hashMs: number[]; medianMs: number; serverCores: number; expectedLoginsPerSecond: number };
