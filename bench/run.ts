@@ -90,40 +90,27 @@ async function main(): Promise<void> {
   const { servers, warbleEnv, stop } = await startServers(pinning, url, env.DATABASE_POOL_MAX);
   cleanups.push({ name: 'servers', run: () => stop() });
   pinSelf(pinning, pinning.loadCores);
-  // Streams on a Warble process of its own (bench/lib/realtime.ts): after the flood, or alone. The
-  // other servers stop first: every Warble process reads each new post from the event log, so idle
-  // ones would tax posts.create there.
+  // Streams (bench/lib/realtime.ts) and REST (bench/lib/rest.ts) each run on a Warble process of
+  // their own: after the flood, or alone. The other servers stop first: every Warble process reads
+  // each new post from the event log, so idle ones would tax posts.create there.
+  const solo = {
+    pinning,
+    databaseUrl: url,
+    warbleEnv,
+    em,
+    rounds: options.rounds,
+    durationSeconds: options.duration,
+    connections: options.connections,
+    log,
+    defer: (name: string, run: () => Promise<unknown>) => void cleanups.push({ name, run }),
+  };
   const realtimeRun = async () => {
     await stop();
-    return realtimePhase({
-      pinning,
-      databaseUrl: url,
-      warbleEnv,
-      em,
-      rounds: options.rounds,
-      durationSeconds: options.duration,
-      connections: options.connections,
-      fanoutPosts: options.quick ? 20 : 50,
-      posters: options.users,
-      log,
-      defer: (name, run) => cleanups.push({ name, run }),
-    });
+    return realtimePhase({ ...solo, fanoutPosts: options.quick ? 20 : 50, posters: options.users });
   };
-  // REST beside /trpc on a Warble process of its own (bench/lib/rest.ts), for the same reason.
   const restRun = async () => {
     await stop();
-    return restPhase({
-      pinning,
-      databaseUrl: url,
-      warbleEnv,
-      em,
-      rounds: options.rounds,
-      durationSeconds: options.duration,
-      connections: options.connections,
-      users: options.users,
-      log,
-      defer: (name, run) => cleanups.push({ name, run }),
-    });
+    return restPhase({ ...solo, users: options.users });
   };
   if (options.only) {
     // Called once the phase has run (finishedAt).

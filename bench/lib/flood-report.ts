@@ -1,5 +1,6 @@
 // The flood phase's goal and its section of the Markdown report (see flood.ts).
 import { grouped } from './args.ts';
+import { table } from './markdown.ts';
 import type { FloodSummary, Goal } from './results.ts';
 import { num } from './stats.ts';
 
@@ -32,7 +33,7 @@ export function floodGoal(flood: FloodSummary | null, fairShareOnly = false): Go
   };
 }
 
-export function floodMarkdown(flood: FloodSummary, table: (header: string[], rows: string[][]) => string): string[] {
+export function floodMarkdown(flood: FloodSummary): string[] {
   const fairShareOnly = flood.server === 'warble';
   const kb = (bytes: number) => `${num(bytes / 1024)} KB`;
   const mb = (bytes: number) => `${num(bytes / 1024 ** 2)} MB`;

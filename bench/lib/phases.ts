@@ -2,7 +2,9 @@
 // within each round (round 1: A, B, C; round 2: A, B, C; ...), so a slow drift of the machine
 // (another job, thermal limits, a growing table) spreads over all targets instead of hitting one.
 import bcrypt from 'bcrypt';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RssSampler } from './children.ts';
+import type { Pinning } from './cpu.ts';
 import { closedLoop, type ClosedLoopResult } from './closed-loop.ts';
 import type { HttpRequest } from './http-request.ts';
 import { openLoop, type OpenLoopResult } from './open-loop.ts';
@@ -214,4 +216,22 @@ export async function bcryptHashMs(cost: number, runs: number): Promise<number[]
     times.push(performance.now() - started);
   }
   return times;
+}
+
+/**
+ * What a phase that runs on a Warble process of its own needs (realtime.ts, rest.ts): they start
+ * their own server after the shared ones stopped, on the same database and settings.
+ */
+export interface SoloPhaseOptions {
+  pinning: Pinning;
+  databaseUrl: string;
+  /** Warble's configuration in this run (servers.ts), without the secret and the database URL. */
+  warbleEnv: Record<string, string>;
+  em: () => EntityManager;
+  rounds: number;
+  durationSeconds: number;
+  connections: number;
+  log: (line: string) => void;
+  /** Registers a clean-up that must also run on Ctrl-C. */
+  defer: (name: string, run: () => Promise<unknown>) => void;
 }

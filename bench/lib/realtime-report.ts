@@ -1,13 +1,10 @@
 // The realtime phase's goals (issue #14), its section of the Markdown report, and the files of a
 // run with `--only realtime` (<UTC time>-realtime.{json,md}, copied to latest-realtime.*, so that a
 // partial run never replaces the full run's latest.*).
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { grouped } from './args.ts';
-import type { Pinning } from './cpu.ts';
-import type { Meta } from './meta.ts';
 import type { MemoryCurve } from './realtime-memory.ts';
 import type { RealtimeSummary } from './realtime.ts';
+import { table, writePhaseOnly, type PhaseOnlyResults } from './markdown.ts';
 import type { Goal } from './results.ts';
 import { num } from './stats.ts';
 
@@ -16,13 +13,6 @@ export const REALTIME_GOALS = { kbPerStream: 10, fanoutP99Ms: 100, createRatio: 
 const x = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '–');
 const kb = (value: number) => `${num(value)} KB`;
 const mb = (value: number) => `${num(value)} MB`;
-const mark = (met: boolean | null) => (met === null ? '–' : met ? '✓' : '✗');
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
-}
 
 export function realtimeGoals(realtime: RealtimeSummary | null): Goal[] {
   const r = realtime;
@@ -130,50 +120,18 @@ export function realtimeMarkdown(r: RealtimeSummary): string[] {
   ];
 }
 
-export interface RealtimeOnlyResults {
-  startedAt: string;
-  finishedAt: string;
-  options: Record<string, unknown>;
-  meta: Meta;
-  pinning: Pinning;
+export interface RealtimeOnlyResults extends PhaseOnlyResults {
   realtime: RealtimeSummary | null;
-  notes: string[];
 }
 
 /** `--only realtime`: the phase's section and goals alone, in files of their own. */
-export async function writeRealtimeOnly(outDir: string, results: RealtimeOnlyResults) {
-  const goals = realtimeGoals(results.realtime);
-  const sha = results.meta.git.sha
-    ? `${results.meta.git.sha.slice(0, 12)}${results.meta.git.dirty ? ' (uncommitted changes)' : ''}`
-    : 'unknown';
-  const markdown = [
-    `# Warble benchmark ${results.startedAt}, realtime phase only`,
-    '',
-    `- source: git ${sha}; Node ${results.meta.versions.node}; ${results.pinning.note}`,
-    `- method: ${String(results.options.rounds)} interleaved rounds of ${String(results.options.duration)} s, ` +
-      `${String(results.options.connections)} connections`,
-    '',
-    ...(results.realtime ? realtimeMarkdown(results.realtime) : []),
-    '## Goals',
-    '',
-    table(
-      ['goal', 'measured', 'goal', 'met'],
-      goals.map((g) => [g.name, g.measured, g.goal, mark(g.met)]),
-    ),
-    '',
-    ...(results.notes.length ? ['## Notes', '', ...results.notes.map((note) => `- ${note}`), ''] : []),
-  ].join('\n');
-  await mkdir(outDir, { recursive: true });
-  const stamp = results.startedAt.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
-  const files: string[] = [];
-  for (const [extension, text] of [
-    ['json', `${JSON.stringify({ ...results, goals }, null, 2)}\n`],
-    ['md', markdown],
-  ] as const) {
-    const file = path.join(outDir, `${stamp}-realtime.${extension}`);
-    await writeFile(file, text);
-    await copyFile(file, path.join(outDir, `latest-realtime.${extension}`));
-    files.push(file);
-  }
-  return { markdown, files };
+export function writeRealtimeOnly(outDir: string, results: RealtimeOnlyResults) {
+  const section = results.realtime ? realtimeMarkdown(results.realtime) : [];
+  return writePhaseOnly(
+    outDir,
+    { file: 'realtime', title: 'realtime' },
+    results,
+    section,
+    realtimeGoals(results.realtime),
+  );
 }

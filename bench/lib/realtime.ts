@@ -12,7 +12,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { freePort } from '../../test/helpers/free-port.ts';
 import { startServer, type ServerChild } from './children.ts';
 import { closedLoop } from './closed-loop.ts';
-import type { Pinning } from './cpu.ts';
+import type { SoloPhaseOptions } from './phases.ts';
 import { BENCH_PASSWORD, mutation, typicalUsers, trpcPath } from './fixtures.ts';
 import type { HttpRequest } from './http-request.ts';
 import {
@@ -41,22 +41,11 @@ const STREAM_STEPS = [SUBSCRIBERS, SUBSCRIBERS * (STREAMS_PER_SUBSCRIBER - 1)];
 const LOGIN_CONCURRENCY = 8;
 const TIMELINE_PATH = trpcPath('posts.onTimeline', {});
 
-export interface RealtimeOptions {
-  pinning: Pinning;
-  databaseUrl: string;
-  /** Warble's configuration in this run (servers.ts), without the secret and the database URL. */
-  warbleEnv: Record<string, string>;
-  em: () => EntityManager;
-  rounds: number;
-  durationSeconds: number;
-  connections: number;
+export interface RealtimeOptions extends SoloPhaseOptions {
   /** Posts of the fan-out test (each reaches every subscriber). */
   fanoutPosts: number;
   /** Users whose posts.create calls the throughput test rotates over, as in the closed loop. */
   posters: number;
-  log: (line: string) => void;
-  /** Registers a clean-up that must also run on Ctrl-C. */
-  defer: (name: string, run: () => Promise<unknown>) => void;
 }
 
 export interface RealtimeSummary {

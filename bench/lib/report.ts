@@ -5,6 +5,7 @@ import path from 'node:path';
 import { FLOOD_GOAL, floodGoal, floodMarkdown } from './flood-report.ts';
 import { realtimeGoals, realtimeMarkdown } from './realtime-report.ts';
 import { restGoals, restMarkdown } from './rest-report.ts';
+import { mark, sourceOf, table } from './markdown.ts';
 import type { Goal, Results } from './results.ts';
 import { num } from './stats.ts';
 import { ratioChart } from './svg.ts';
@@ -13,7 +14,6 @@ export const GOALS = { authTax: 0.9, appEfficiency: 0.8, logins: 0.9, storm: 1.2
 
 const x = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '–');
 const pct = (value: number) => (Number.isFinite(value) ? `${Math.round(value * 100)}%` : '–');
-const mark = (met: boolean | null) => (met === null ? '–' : met ? '✓' : '✗');
 // autocannon records whole milliseconds.
 const wholeMs = (value: number) => (value === 0 ? '<1' : num(value));
 
@@ -85,18 +85,10 @@ export function evaluateGoals(results: Omit<Results, 'goals'>): Goal[] {
   return goals;
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
-}
-
 export function renderMarkdown(results: Results): string {
   const { meta, options } = results;
   const v = meta.versions;
-  const sha = meta.git.sha
-    ? `${meta.git.sha.slice(0, 12)}${meta.git.dirty ? ' (uncommitted changes)' : ''}`
-    : 'unknown';
+  const sha = sourceOf(meta);
   const lines = [
     `# Warble benchmark ${results.startedAt}`,
     '',
@@ -162,7 +154,7 @@ export function renderMarkdown(results: Results): string {
       '',
     );
   }
-  for (const flood of [results.flood, results.floodFairShare]) if (flood) lines.push(...floodMarkdown(flood, table));
+  for (const flood of [results.flood, results.floodFairShare]) if (flood) lines.push(...floodMarkdown(flood));
   if (results.rest) lines.push(...restMarkdown(results.rest));
   if (results.realtime) lines.push(...realtimeMarkdown(results.realtime));
   lines.push(

@@ -1,11 +1,8 @@
 // The REST phase's goals (issue #16), its section of the Markdown report, and the files of a run
 // with `--only rest` (<UTC time>-rest.{json,md}, copied to latest-rest.*, so that a partial run never
 // replaces the full run's latest.*).
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { Pinning } from './cpu.ts';
-import type { Meta } from './meta.ts';
 import type { RestSummary, TransportSummary } from './rest.ts';
+import { table, writePhaseOnly, type PhaseOnlyResults } from './markdown.ts';
 import type { Goal } from './results.ts';
 import { num } from './stats.ts';
 
@@ -13,15 +10,8 @@ export const REST_GOALS = { restRatio: 0.9, checkShare: 0.02 };
 
 const x = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '–');
 const pct = (value: number) => (Number.isFinite(value) ? `${(value * 100).toFixed(2)}%` : '–');
-const mark = (met: boolean | null) => (met === null ? '–' : met ? '✓' : '✗');
 // autocannon records whole milliseconds.
 const wholeMs = (value: number) => (value === 0 ? '<1' : num(value));
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
-}
 
 /** The lowest (or highest) of `values` by `key`, or undefined when none is finite. */
 function extreme<T>(values: T[], key: (value: T) => number, highest: boolean): T | undefined {
@@ -137,53 +127,12 @@ export function restMarkdown(r: RestSummary): string[] {
   ];
 }
 
-export interface RestOnlyResults {
-  startedAt: string;
-  finishedAt: string;
-  options: Record<string, unknown>;
-  meta: Meta;
-  pinning: Pinning;
+export interface RestOnlyResults extends PhaseOnlyResults {
   rest: RestSummary | null;
-  notes: string[];
 }
 
 /** `--only rest`: the phase's section and goals alone, in files of their own. */
-export async function writeRestOnly(outDir: string, results: RestOnlyResults) {
-  const goals = restGoals(results.rest);
-  const { meta } = results;
-  const sha = meta.git.sha
-    ? `${meta.git.sha.slice(0, 12)}${meta.git.dirty ? ' (uncommitted changes)' : ''}`
-    : 'unknown';
-  const markdown = [
-    `# Warble benchmark ${results.startedAt}, REST phase only`,
-    '',
-    `- source: git ${sha}; Node ${meta.versions.node}, PostgreSQL ${meta.versions.postgresql}, fastify ` +
-      `${meta.versions.fastify}, @trpc/server ${meta.versions['@trpc/server']}`,
-    `- machine: ${meta.machine.cpus} × ${meta.machine.cpuModel}, ${meta.machine.memoryGB} GB; ${results.pinning.note}`,
-    `- method: ${String(results.options.rounds)} interleaved rounds of ${String(results.options.duration)} s, ` +
-      `${String(results.options.connections)} connections`,
-    '',
-    ...(results.rest ? restMarkdown(results.rest) : []),
-    '## Goals',
-    '',
-    table(
-      ['goal', 'measured', 'goal', 'met'],
-      goals.map((g) => [g.name, g.measured, g.goal, mark(g.met)]),
-    ),
-    '',
-    ...(results.notes.length ? ['## Notes', '', ...results.notes.map((note) => `- ${note}`), ''] : []),
-  ].join('\n');
-  await mkdir(outDir, { recursive: true });
-  const stamp = results.startedAt.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
-  const files: string[] = [];
-  for (const [extension, text] of [
-    ['json', `${JSON.stringify({ ...results, goals }, null, 2)}\n`],
-    ['md', markdown],
-  ] as const) {
-    const file = path.join(outDir, `${stamp}-rest.${extension}`);
-    await writeFile(file, text);
-    await copyFile(file, path.join(outDir, `latest-rest.${extension}`));
-    files.push(file);
-  }
-  return { markdown, files };
+export function writeRestOnly(outDir: string, results: RestOnlyResults) {
+  const section = results.rest ? restMarkdown(results.rest) : [];
+  return writePhaseOnly(outDir, { file: 'rest', title: 'REST' }, results, section, restGoals(results.rest));
 }

@@ -15,7 +15,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { freePort } from '../../test/helpers/free-port.ts';
 import { startServer } from './children.ts';
 import { closedLoop, type ClosedLoopResult } from './closed-loop.ts';
-import type { Pinning } from './cpu.ts';
+import type { SoloPhaseOptions } from './phases.ts';
 import { prepareUsers, typicalUsers } from './fixtures.ts';
 import { Progress } from './progress.ts';
 import { measureChecks, readCheckTimes, type CheckCost } from './rest-checks.ts';
@@ -24,20 +24,9 @@ import { median, num, ratio, spread, type Spread } from './stats.ts';
 
 const WARM_UP_SECONDS = 1;
 
-export interface RestOptions {
-  pinning: Pinning;
-  databaseUrl: string;
-  /** Warble's configuration in this run (servers.ts), without the secret and the database URL. */
-  warbleEnv: Record<string, string>;
-  em: () => EntityManager;
-  rounds: number;
-  durationSeconds: number;
-  connections: number;
+export interface RestOptions extends SoloPhaseOptions {
   /** Typical users whose tokens the requests rotate over, as in the main closed loop. */
   users: number;
-  log: (line: string) => void;
-  /** Registers a clean-up that must also run on Ctrl-C. */
-  defer: (name: string, run: () => Promise<unknown>) => void;
 }
 
 export interface RestRun extends ClosedLoopResult {
