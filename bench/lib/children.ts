@@ -136,3 +136,14 @@ export class RssSampler {
     clearInterval(this.timer);
   }
 }
+
+/** CPU seconds (user + system, all threads) a process has used, from /proc; NaN elsewhere. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}

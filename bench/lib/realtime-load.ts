@@ -1,11 +1,11 @@
 // The realtime phase's two measurements under traffic (see realtime.ts): fan-out latency to the
 // open streams, and posts.create throughput with the streams open and with none.
-import { readFileSync } from 'node:fs';
 import { closedLoop, type ClosedLoopResult } from './closed-loop.ts';
 import type { HttpRequest } from './http-request.ts';
 import { median, num, ratio, spread, type Spread } from './stats.ts';
 import type { FanoutResult } from './subscriber-worker.ts';
 import type { Subscribers } from './subscribers.ts';
+import { cpuSeconds } from './children.ts';
 
 export const FANOUT_INTERVAL_MS = 100;
 export const FANOUT_WARM_UP = 3;
@@ -43,17 +43,6 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc; NaN elsewhere. */
-function cpuSeconds(pid: number): number {
-  try {
-    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100/s).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 /** The author posts `posts` times, FANOUT_INTERVAL_MS apart; every open stream follows the author. */

@@ -10,10 +10,9 @@
 // (every Warble process that listens reads each new post from the event log, so idle ones would
 // tax posts.create), and its heap is not that of the earlier phases.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { freePort } from '../../test/helpers/free-port.ts';
-import { startServer } from './children.ts';
+import { startServer, cpuSeconds } from './children.ts';
 import { closedLoop, type ClosedLoopResult } from './closed-loop.ts';
 import type { SoloPhaseOptions } from './phases.ts';
 import { prepareUsers, typicalUsers } from './fixtures.ts';
@@ -69,17 +68,6 @@ export interface RestSummary {
   posts: number;
   pairs: RestPairSummary[];
   checks: CheckCost[];
-}
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc; NaN elsewhere. */
-function cpuSeconds(pid: number): number {
-  try {
-    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100/s).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 async function run(origin: string, pid: number, pair: Pair, transport: Transport, options: RestOptions) {
