@@ -30,6 +30,7 @@ import { restPlugin } from './rest/rest-plugin.ts';
 import { REST_PREFIX } from './rest/routes.ts';
 import { contextFactory, type Limits } from './trpc/context.ts';
 import { appRouter } from './trpc/router.ts';
+import { HomeJobs } from './timelines/home-jobs.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -204,9 +205,23 @@ export async function buildApp({
       () => done(),
     );
   });
+  // Home timelines and their job queue (server/timelines/). The worker stops after the streams,
+  // waiting for a job in progress.
+  const home = new HomeJobs(orm.config.get('clientUrl'), {
+    cap: env.HOME_TIMELINE_CAP,
+    mergeFollowers: env.HOME_TIMELINE_MERGE_FOLLOWERS,
+    inactiveDays: env.HOME_TIMELINE_INACTIVE_DAYS,
+    logger,
+  });
+  if (env.JOB_WORKER)
+    app.addHook('onReady', (done) => {
+      home.startWorker();
+      done();
+    });
+  app.addHook('onClose', () => home.stop());
   // Declared up front so every request object keeps one shape (Fastify's advice for speed).
   app.decorateRequest('clientKey', '');
-  const createContext = contextFactory({ orm, env, keys, viewers, passwords, limits, timelines });
+  const createContext = contextFactory({ orm, env, keys, viewers, passwords, limits, timelines, home });
   // One door for both APIs: a client's budget counts its /trpc and /api calls together.
   const admit = admission({
     identify: clientIdentifier(keys, env, viewers),

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Migrator } from '@mikro-orm/migrations';
+import { Logger as WorkerLogger, runMigrations } from 'graphile-worker';
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import { RefreshToken } from './auth/refresh-token.entity.ts';
 import { Session } from './auth/session.entity.ts';
 import { Post } from './posts/post.entity.ts';
 import { TimelineEvent } from './realtime/timeline-event.entity.ts';
+import { FanoutCursor, HomeTimeline, HomeTimelineEntry, MergedAuthor } from './timelines/home.entity.ts';
 import { Follow } from './users/follow.entity.ts';
 import { User } from './users/user.entity.ts';
 
@@ -29,8 +31,22 @@ export type DatabaseEnv = Pick<
 export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): Options {
   return {
     clientUrl,
-    entities: [User, Session, RefreshToken, LoginAttemptSchema, Post, Follow, TimelineEvent],
+    entities: [
+      User,
+      Session,
+      RefreshToken,
+      LoginAttemptSchema,
+      Post,
+      Follow,
+      TimelineEvent,
+      HomeTimeline,
+      HomeTimelineEntry,
+      MergedAuthor,
+      FanoutCursor,
+    ],
     extensions: [Migrator],
+    // The job queue's tables are graphile-worker's, migrated by it (migrate() below).
+    schemaGenerator: { ignoreSchema: ['graphile_worker'] },
     // Off on purpose: every request forks its own EntityManager, and a stray use of the global one
     // would share an identity map between users.
     allowGlobalContext: false,
@@ -142,8 +158,11 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   };
 }
 
+// graphile-worker logs each of its own migrations at info level; ours are summed up by migrateAndLog.
+const quietLogger = new WorkerLogger(() => () => {});
+
 /**
- * Applies pending migrations. Several processes may start at once against one database: a
+ * Applies pending migrations (ours, then the job queue's). Several processes may start at once against one database: a
  * session-level advisory lock lets exactly one of them migrate while the others wait, then find
  * nothing pending.
  */
@@ -156,6 +175,8 @@ export async function migrate(orm: MikroORM): Promise<string[]> {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       const applied = await orm.migrator.up();
+      // The job queue's schema (graphile_worker), under the same lock; a no-op when up to date.
+      await runMigrations({ pgPool: pool, logger: quietLogger });
       return applied.map((migration) => migration.name);
     } finally {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);

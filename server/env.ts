@@ -119,6 +119,14 @@ export const envSchema = z
     // Live timelines (server/realtime/): open posts.onTimeline streams, per user and per process.
     STREAMS_MAX_PER_USER: int(10, 1, 10_000),
     STREAMS_MAX_PER_PROCESS: int(10_000, 1, 1_000_000),
+    // Home timelines (server/timelines/, docs/architecture.md): entries kept per user (0: off, every
+    // timeline read takes the pull query), followers above which an author is merged at read time
+    // instead of fanned out, and days without a read after which a home timeline is dropped.
+    HOME_TIMELINE_CAP: int(400, 0, 100_000),
+    HOME_TIMELINE_MERGE_FOLLOWERS: int(1000, 0, 100_000_000),
+    HOME_TIMELINE_INACTIVE_DAYS: int(7, 1, 3650),
+    // Whether this process runs a worker of the job queue (graphile-worker); at least one must.
+    JOB_WORKER: flag(true),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;

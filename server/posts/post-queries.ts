@@ -8,7 +8,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Position } from '../pagination/cursor.ts';
 import type { PostLike } from './post.dto.ts';
 
-interface PostRow {
+export interface PostRow {
   id: string;
   body: string;
   created_at: Date | string;
@@ -17,7 +17,7 @@ interface PostRow {
   author_display_name: string | null;
 }
 
-const toPostLike = (row: PostRow): PostLike => ({
+export const toPostLike = (row: PostRow): PostLike => ({
   id: row.id,
   body: row.body,
   createdAt: new Date(row.created_at),
@@ -38,7 +38,7 @@ const HEAVY_FOLLOWER = 1000;
 // cost (about 3.5 ms at 1M posts) when the followed authors are quiet and their posts sparse.
 const NEWEST_SCAN_LIMIT = 10_000;
 
-const PAGE_COLUMNS = `p.id, p.body, p.created_at, u.id as author_id, u.username as author_username,
+export const PAGE_COLUMNS = `p.id, p.body, p.created_at, u.id as author_id, u.username as author_username,
   u.display_name as author_display_name`;
 // The author, if their account is live. Timelines never meet a deleted account's posts anyway (its
 // follows went with it), but no list of posts relies on that.

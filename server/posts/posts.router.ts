@@ -8,7 +8,8 @@ import { User } from '../users/user.entity.ts';
 import { toPostDto } from './post.dto.ts';
 import { deletedPostSchema, postPageSchema, postSchema } from './post.schema.ts';
 import { Post } from './post.entity.ts';
-import { postsByAuthor, restorePost, timelinePosts } from './post-queries.ts';
+import { postsByAuthor, restorePost } from './post-queries.ts';
+import { timelinePage } from '../timelines/timeline.ts';
 import { eventId, parseEventId } from '../realtime/event-log.ts';
 import { rest } from '../rest/route-meta.ts';
 
@@ -44,7 +45,9 @@ export const postsRouter = router({
       // The author is always the caller: the input has no field that could say otherwise.
       const post = ctx.em.create(Post, { author: ctx.em.getReference(User, ctx.user.id), body: input.body });
       await ctx.em.flush();
+      // After the commit: live streams and the fan-out into followers' home timelines read the log.
       ctx.timelines.announce();
+      ctx.home.wake();
       return toPostDto({ id: post.id, body: post.body, createdAt: post.createdAt, author: ctx.user });
     }),
 
@@ -93,6 +96,7 @@ export const postsRouter = router({
       const restored = await restorePost(ctx.em, input.id, ctx.user.id, ctx.env.POST_RESTORE_SECONDS);
       if (restored) {
         ctx.timelines.announce();
+        ctx.home.wake();
         return toPostDto(restored);
       }
       // Nothing changed: say why. Deleted posts included, but not those of deleted accounts.
@@ -124,7 +128,8 @@ export const postsRouter = router({
     .query(async ({ ctx, input }) => {
       const list = `timeline:${ctx.user.id}`;
       const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
-      const rows = await timelinePosts(ctx.em, ctx.user.id, after, input.limit + 1);
+      const home = ctx.env.HOME_TIMELINE_CAP > 0 ? ctx.home : undefined;
+      const rows = await timelinePage(ctx.em, home, ctx.user.id, after, input.limit + 1);
       return toPage(rows, input.limit, list, toPostDto);
     }),
 

@@ -26,6 +26,8 @@ export const CHANNEL = 'warble_timeline';
 
 // Kept this long: resuming needs at least 10 minutes (the contract); an hour covers a laptop lid.
 export const RETENTION_MINUTES = 60;
+// How long events the home timelines' fan-out has not read are kept beyond that.
+const FANOUT_MAX_LAG_DAYS = 7;
 
 interface EventRow {
   tx: string;
@@ -159,14 +161,29 @@ export class EventLog {
     await this.#execute(`select pg_notify('${CHANNEL}', '')`, []);
   }
 
-  /** Deletes events past the retention (every process does; a second delete finds nothing). */
-  async purge(): Promise<number> {
+  /**
+   * Deletes events past the retention (every process does; a second delete finds nothing). The log
+   * is also the home timelines' fan-out queue (timelines/home-writes.ts): events it has not read
+   * yet are kept, but never beyond FANOUT_MAX_LAG_DAYS (no job worker ran that long). Those lost,
+   * every home timeline is marked unbuilt, so reads take the pull query and builds start again.
+   */
+  async purge(): Promise<{ purged: number; unread: number }> {
     const pool = await this.#pool();
-    const result = await pool.query(
-      `delete from timeline_events where created_at < now() - make_interval(mins => $1)`,
-      [RETENTION_MINUTES],
-    );
-    return result.rowCount ?? 0;
+    const [row] = (
+      await pool.query<{ purged: number; unread: number }>(
+        `with gone as (
+           delete from timeline_events e using home_fanout_cursor c
+           where e.created_at < now() - make_interval(mins => $1)
+             and ((e.tx, e.id) <= (c.tx, c.event_id) or e.created_at < now() - make_interval(days => $2))
+           returning (e.tx, e.id) > (c.tx, c.event_id) as unread
+         )
+         select count(*)::int as purged, count(*) filter (where unread)::int as unread from gone`,
+        [RETENTION_MINUTES, FANOUT_MAX_LAG_DAYS],
+      )
+    ).rows;
+    const unread = row?.unread ?? 0;
+    if (unread > 0) await pool.query('update home_timelines set built_at = null where built_at is not null');
+    return { purged: row?.purged ?? 0, unread };
   }
 }
 

@@ -93,7 +93,14 @@ export class TimelineHub {
     };
     every(POLL_MS, () => this.#readNew());
     every(this.#options.sessionCheckMs, () => this.#checkSessions());
-    every(PURGE_MS, () => this.#log.purge());
+    every(PURGE_MS, async () => {
+      const { unread } = await this.#log.purge();
+      if (unread > 0)
+        this.#logger.warn(
+          { unread },
+          'home timelines: the fan-out fell a week behind (no job worker?); rebuilding them',
+        );
+    });
   }
 
   /** Ends every stream (clients resume elsewhere) and stops listening. */

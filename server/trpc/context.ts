@@ -11,6 +11,7 @@ import { addressKey } from '../limits/client-key.ts';
 import type { FairShare } from '../limits/fair-share.ts';
 import type { Quota } from '../limits/quota.ts';
 import type { TimelineHub } from '../realtime/timeline-hub.ts';
+import type { HomeJobs } from '../timelines/home-jobs.ts';
 
 /** The allowances procedures use (docs/operations.md, "Limits"); the call budget runs before tRPC. */
 export interface Limits {
@@ -31,9 +32,10 @@ export interface ContextDeps {
   passwords: PasswordHasher;
   limits: Limits;
   timelines: TimelineHub;
+  home: HomeJobs;
 }
 
-export function contextFactory({ orm, env, keys, viewers, passwords, limits, timelines }: ContextDeps) {
+export function contextFactory({ orm, env, keys, viewers, passwords, limits, timelines, home }: ContextDeps) {
   // Never throws: a throw here would fail every call of a batch, so authentication is left to
   // middleware, where it fails only the procedures that need it.
   return function createContext({ req, res }: CreateFastifyContextOptions) {
@@ -49,6 +51,7 @@ export function contextFactory({ orm, env, keys, viewers, passwords, limits, tim
       passwords,
       limits,
       timelines,
+      home,
       log: req.log,
       requestId: req.id,
       clientAddress: req.ip,

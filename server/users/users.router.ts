@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
 import { optionalAuthProcedure, protectedProcedure, publicProcedure, router, unauthorized } from '../trpc/init.ts';
 import type { Context } from '../trpc/context.ts';
-import { Follow } from './follow.entity.ts';
-import { follow, followList } from './follow-queries.ts';
+import { follow, followList, unfollow } from './follow-queries.ts';
 import { findUserByUsername, loadProfile, profileInput, updateProfile, usernameSchema } from './profile.ts';
 import { followedSchema, profileSchema, unfollowedSchema, userPageSchema } from './profile.schema.ts';
 import { rest } from '../rest/route-meta.ts';
@@ -56,7 +55,7 @@ export const usersRouter = router({
       if (followee.id === ctx.user.id)
         throw new TRPCError({ code: 'BAD_REQUEST', message: 'You cannot follow yourself' });
       // Idempotent and race-free: a second (or concurrent) follow finds the pair and does nothing.
-      const outcome = await follow(ctx.em, ctx.user.id, followee.id);
+      const outcome = await follow(ctx.em, ctx.user.id, followee.id, ctx.home.settings);
       // The caller's account went a moment ago (their token was still cached): the token is void.
       if (outcome === 'no follower') {
         ctx.viewers.forget({ userId: ctx.user.id });
@@ -78,7 +77,7 @@ export const usersRouter = router({
     .output(unfollowedSchema)
     .mutation(async ({ ctx, input }) => {
       const followee = await userNamed(ctx, input.username);
-      await ctx.em.nativeDelete(Follow, { follower: ctx.user.id, followee: followee.id });
+      await unfollow(ctx.em, ctx.user.id, followee.id);
       return { following: false as const };
     }),
 

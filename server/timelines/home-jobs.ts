@@ -1,0 +1,197 @@
+// The job queue of home timelines: graphile-worker, which keeps its jobs in PostgreSQL (schema
+// graphile_worker, migrated with ours: db.ts) and picks them up by LISTEN/NOTIFY. Three tasks:
+//
+// - home_fanout: moves the post log's new rows into followers' home timelines (home-writes.ts).
+//   There is one job at a time (a job key, a queue of its own); a process wakes it after
+//   posts.create or posts.restore commits, and a cron entry every minute catches a wake lost to a
+//   crash. Why posts.create does not add the job in its own transaction: graphile-worker's
+//   add_job NOTIFYs, and PostgreSQL serialises the commits of notifying transactions (measured:
+//   posts.create at a sixth, docs/benchmarks.md). The post's durable record is the log row its
+//   trigger writes; the job is only the wake-up.
+// - home_build: builds a user's home timeline when they read without one (new or back from
+//   inactivity); their reads take the pull query meanwhile.
+// - home_expire: daily, drops home timelines unread for HOME_TIMELINE_INACTIVE_DAYS.
+//
+// Every process runs a worker unless JOB_WORKER=false (docs/operations.md, "Job queue").
+import type { FastifyBaseLogger } from 'fastify';
+import { Logger, makeWorkerUtils, run, type Runner, type TaskList, type WorkerUtils } from 'graphile-worker';
+import { build, expireInactive, fanOutOnce, type HomeSettings } from './home-writes.ts';
+
+export interface HomeJobsOptions extends HomeSettings {
+  inactiveDays: number;
+  logger: FastifyBaseLogger;
+}
+
+const FANOUT = 'home_fanout';
+// When the log's newest rows wait for an older transaction, the fan-out looks again this soon.
+const HELD_RETRY_MS = 50;
+// A user whose build was asked for is not asked for again by this process for this long.
+const BUILD_ASKED_MS = 60_000;
+const WORKER_CONCURRENCY = 2;
+const START_RETRY_MS = 5000;
+
+function withApplicationName(clientUrl: string, name: string): string {
+  const url = new URL(clientUrl);
+  url.searchParams.set('application_name', name);
+  return url.toString();
+}
+
+const CRONTAB = [
+  `* * * * * ${FANOUT} ?jobKey=${FANOUT}&queue=${FANOUT}&max=5`,
+  '17 4 * * * home_expire ?jobKey=home_expire&max=3',
+].join('\n');
+
+// graphile-worker's lines into ours: its info lines (every job done) are debug here.
+function workerLogger(logger: FastifyBaseLogger) {
+  return new Logger(() => (level, message, meta) => {
+    const line = { component: 'jobs', ...(meta as object) };
+    if (level === 'error') logger.error(line, message);
+    else if (level === 'warning') logger.warn(line, message);
+    else logger.debug(line, message);
+  });
+}
+
+export class HomeJobs {
+  readonly #options: HomeJobsOptions;
+  readonly #clientUrl: string;
+  #utils: Promise<WorkerUtils> | undefined;
+  #runner: Runner | undefined;
+  #waking = false;
+  #stopped = false;
+  #wakeAgain = false;
+  readonly #buildAsked = new Map<string, number>();
+
+  /** Adding jobs takes a pool of two connections, opened on first use; a worker one of its own. */
+  constructor(clientUrl: string, options: HomeJobsOptions) {
+    this.#clientUrl = clientUrl;
+    this.#options = options;
+  }
+
+  get settings(): HomeSettings {
+    return { cap: this.#options.cap, mergeFollowers: this.#options.mergeFollowers };
+  }
+
+  /**
+   * Runs a worker in this process until `stop`. Never throws: while the database cannot be reached
+   * it tries again every few seconds (reads meanwhile take the pull query, or slightly stale entries).
+   */
+  startWorker(): void {
+    void this.#start(this.#clientUrl);
+  }
+
+  async #start(clientUrl: string): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        // Its own small pool (graphile-worker makes it, with its error handlers): jobs never wait
+        // for a connection behind requests, nor requests behind jobs.
+        const runner = await run({
+          connectionString: withApplicationName(clientUrl, 'warble-jobs'),
+          maxPoolSize: WORKER_CONCURRENCY + 2,
+          taskList: this.#tasks(),
+          crontab: CRONTAB,
+          concurrency: WORKER_CONCURRENCY,
+          noHandleSignals: true,
+          pollInterval: 2000,
+          logger: workerLogger(this.#options.logger),
+        });
+        this.#runner = runner;
+        runner.promise.catch((error: unknown) =>
+          this.#options.logger.error({ err: error }, 'job worker stopped; home timelines fall behind'),
+        );
+        if (this.#stopped) await this.stop();
+        // Whatever was logged while no worker ran.
+        else this.wake();
+        return;
+      } catch (error) {
+        this.#options.logger.warn(
+          { err: { message: (error as Error).message } },
+          'job worker could not start; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, START_RETRY_MS).unref());
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const runner = this.#runner;
+    this.#runner = undefined;
+    await runner?.stop().catch(() => {});
+    const utils = this.#utils;
+    this.#utils = undefined;
+    await (await utils?.catch(() => undefined))?.release();
+  }
+
+  /** The post log grew: make sure a fan-out runs (coalesced: one request in flight per process). */
+  wake(): void {
+    if (this.#waking) {
+      this.#wakeAgain = true;
+      return;
+    }
+    this.#waking = true;
+    void this.#addJob(FANOUT, {}, { jobKey: FANOUT, queueName: FANOUT }).finally(() => {
+      this.#waking = false;
+      if (this.#wakeAgain) {
+        this.#wakeAgain = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** `userId` read without a home timeline: have one built (once per minute per process at most). */
+  requestBuild(userId: string): void {
+    const now = Date.now();
+    const asked = this.#buildAsked.get(userId);
+    if (asked !== undefined && now - asked < BUILD_ASKED_MS) return;
+    if (this.#buildAsked.size > 10_000) this.#buildAsked.clear();
+    this.#buildAsked.set(userId, now);
+    void this.#addJob('home_build', { userId }, { jobKey: `home_build:${userId}`, maxAttempts: 5 });
+  }
+
+  async #addJob(task: string, payload: object, spec: { jobKey: string; queueName?: string; maxAttempts?: number }) {
+    if (this.#stopped) return;
+    try {
+      this.#utils ??= makeWorkerUtils({
+        connectionString: withApplicationName(this.#clientUrl, 'warble-jobs'),
+        maxPoolSize: 2,
+        logger: workerLogger(this.#options.logger),
+      });
+      await (await this.#utils).addJob(task, payload, spec);
+    } catch (error) {
+      // Made again next time (its first connection may be what failed).
+      const utils = this.#utils;
+      this.#utils = undefined;
+      void utils?.then((made) => made.release()).catch(() => {});
+      // The database is down: the cron entry (fan-out) or the next read (build) asks again.
+      this.#options.logger.warn({ err: { message: (error as Error).message }, task }, 'could not add a job');
+    }
+  }
+
+  #tasks(): TaskList {
+    const settings = this.settings;
+    return {
+      [FANOUT]: async (_payload, helpers) => {
+        for (;;) {
+          const round = await helpers.withPgClient((client) => fanOutOnce(client, settings));
+          if (round.more) continue;
+          if (round.held) {
+            await helpers.addJob(
+              FANOUT,
+              {},
+              { jobKey: FANOUT, queueName: FANOUT, runAt: new Date(Date.now() + HELD_RETRY_MS) },
+            );
+          }
+          return;
+        }
+      },
+      home_build: async (payload, helpers) => {
+        const { userId } = payload as { userId: string };
+        await helpers.withPgClient((client) => build(client, settings, userId));
+      },
+      home_expire: async (_payload, helpers) => {
+        const users = await helpers.withPgClient((client) => expireInactive(client, this.#options.inactiveDays));
+        if (users > 0) this.#options.logger.info({ users }, 'dropped home timelines of inactive users');
+      },
+    };
+  }
+}
