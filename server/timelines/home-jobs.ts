@@ -28,6 +28,8 @@ const HELD_RETRY_MS = 50;
 // A user whose build was asked for is not asked for again by this process for this long.
 const BUILD_ASKED_MS = 60_000;
 const WORKER_CONCURRENCY = 2;
+// Between two wake-ups sent by one process: adds at most this much to the fan-out's lag.
+const WAKE_GAP_MS = 20;
 const START_RETRY_MS = 5000;
 
 function withApplicationName(clientUrl: string, name: string): string {
@@ -59,6 +61,7 @@ export class HomeJobs {
   #waking = false;
   #stopped = false;
   #wakeAgain = false;
+  #lastWake = 0;
   readonly #buildAsked = new Map<string, number>();
 
   /** Adding jobs takes a pool of two connections, opened on first use; a worker one of its own. */
@@ -122,20 +125,29 @@ export class HomeJobs {
     await (await utils?.catch(() => undefined))?.release();
   }
 
-  /** The post log grew: make sure a fan-out runs (coalesced: one request in flight per process). */
+  /**
+   * The post log grew: make sure a fan-out runs. Coalesced: one wake-up in flight per process, and
+   * at most one per WAKE_GAP_MS (each is a transaction that NOTIFYs; those commit one at a time).
+   */
   wake(): void {
     if (this.#waking) {
       this.#wakeAgain = true;
       return;
     }
     this.#waking = true;
-    void this.#addJob(FANOUT, {}, { jobKey: FANOUT, queueName: FANOUT }).finally(() => {
-      this.#waking = false;
-      if (this.#wakeAgain) {
-        this.#wakeAgain = false;
-        this.wake();
-      }
-    });
+    const wait = this.#lastWake + WAKE_GAP_MS - Date.now();
+    const send = () => {
+      this.#lastWake = Date.now();
+      void this.#addJob(FANOUT, {}, { jobKey: FANOUT, queueName: FANOUT }).finally(() => {
+        this.#waking = false;
+        if (this.#wakeAgain) {
+          this.#wakeAgain = false;
+          this.wake();
+        }
+      });
+    };
+    if (wait > 0) setTimeout(send, wait).unref();
+    else send();
   }
 
   /** `userId` read without a home timeline: have one built (once per minute per process at most). */
