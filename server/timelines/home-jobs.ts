@@ -98,9 +98,12 @@ export class HomeJobs {
           logger: workerLogger(this.#options.logger),
         });
         this.#runner = runner;
-        runner.promise.catch((error: unknown) =>
-          this.#options.logger.error({ err: error }, 'job worker stopped; home timelines fall behind'),
-        );
+        runner.promise.catch((error: unknown) => {
+          if (this.#stopped) return;
+          this.#options.logger.error({ err: error }, 'job worker failed; starting a new one');
+          this.#runner = undefined;
+          void this.#start(clientUrl);
+        });
         if (this.#stopped) await this.stop();
         // Whatever was logged while no worker ran.
         else this.wake();

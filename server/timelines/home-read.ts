@@ -72,7 +72,15 @@ export async function readHomePage(
 ): Promise<HomePage> {
   const params = after ? [viewerId, count, after.createdAt, after.id] : [viewerId, count];
   const pool = await em.getConnection().getNativeClient();
-  const rows = (await pool.query<Row>(after ? sqlAfter : sqlFirst, params)).rows;
+  // Named, so each connection parses and plans it once: planning this statement costs more than
+  // running it (~1.4 ms against ~0.3 ms at the bench scale).
+  const rows = (
+    await pool.query<Row>({
+      name: after ? 'home-page-after' : 'home-page-first',
+      text: after ? sqlAfter : sqlFirst,
+      values: params,
+    })
+  ).rows;
   const state = rows[0];
   if (!state) return { kind: 'unbuilt' };
   const posts = rows.filter((row): row is Row & PostRow => row.id != null).map(toPostLike);
