@@ -124,6 +124,8 @@ export async function trim(client: PoolClient, cap: number, userIds: string[]): 
     `with cut as (
        select t.user_id, c.created_at, c.post_id
        from unnest($1::uuid[]) t(user_id)
+       -- Not while a build runs: it sets the floor itself when it commits.
+       join home_timelines b on b.user_id = t.user_id and b.built_at is not null
        cross join lateral (
          select created_at, post_id from home_timeline_entries
          where user_id = t.user_id order by created_at desc, post_id desc offset $2 - 1 limit 1
@@ -209,21 +211,33 @@ export async function lockForFollow(em: EntityManager, userId: string, authorId:
   );
 }
 
-/** After a follow: the author's posts at or above the follower's floor, into their home timeline. */
+/**
+ * After a follow: the author's newest `cap` posts at or above the follower's floor, into their home
+ * timeline. If the author has more there, the floor rises to the oldest one copied: below it, this
+ * author's posts are now missing.
+ */
 export async function backfill(em: EntityManager, settings: HomeSettings, userId: string, authorId: string) {
   await em.execute(
-    `insert into home_timeline_entries (user_id, created_at, post_id)
-     select h.user_id, x.created_at, x.id
-     from home_timelines h
-     cross join lateral (
-       select created_at, id from posts
-       where author_id = ? and deleted_at is null
-         and (h.floor_created_at is null or (created_at, id) >= (h.floor_created_at, h.floor_id))
-       order by created_at desc, id desc limit ?
-     ) x
-     where h.user_id = ? and not exists (select from home_merged_authors m where m.author_id = ?)
-     on conflict do nothing`,
-    [authorId, settings.cap, userId, authorId],
+    `with x as (
+       select p.created_at, p.id, row_number() over (order by p.created_at desc, p.id desc) as n
+       from home_timelines h
+       cross join lateral (
+         select created_at, id from posts
+         where author_id = ? and deleted_at is null
+           and (h.floor_created_at is null or (created_at, id) >= (h.floor_created_at, h.floor_id))
+         order by created_at desc, id desc limit ? + 1
+       ) p
+       where h.user_id = ? and not exists (select from home_merged_authors m where m.author_id = ?)
+     ), copied as (
+       insert into home_timeline_entries (user_id, created_at, post_id)
+       select ?, created_at, id from x where n <= ?
+       on conflict do nothing
+     )
+     update home_timelines s set floor_created_at = x.created_at, floor_id = x.id
+     from x
+     where s.user_id = ? and x.n = ? and exists (select from x where n > ?)
+       and (s.floor_created_at is null or (x.created_at, x.id) > (s.floor_created_at, s.floor_id))`,
+    [authorId, settings.cap, userId, authorId, userId, settings.cap, userId, settings.cap, settings.cap],
   );
 }
 
