@@ -15,7 +15,7 @@
 // Every process runs a worker unless JOB_WORKER=false (docs/operations.md, "Job queue").
 import type { FastifyBaseLogger } from 'fastify';
 import { Logger, makeWorkerUtils, run, type Runner, type TaskList, type WorkerUtils } from 'graphile-worker';
-import { build, expireInactive, fanOutOnce, type HomeSettings } from './home-writes.ts';
+import { build, expireInactive, fanOutOnce, isDuplicate, type HomeSettings } from './home-writes.ts';
 
 export interface HomeJobsOptions extends HomeSettings {
   inactiveDays: number;
@@ -187,7 +187,14 @@ export class HomeJobs {
     return {
       [FANOUT]: async (_payload, helpers) => {
         for (;;) {
-          const round = await helpers.withPgClient((client) => fanOutOnce(client, settings));
+          const round = await helpers.withPgClient(async (client) => {
+            try {
+              return await fanOutOnce(client, settings, 'fail');
+            } catch (error) {
+              if (!isDuplicate(error)) throw error;
+              return fanOutOnce(client, settings, 'skip');
+            }
+          });
           if (round.more) continue;
           if (round.held) {
             await helpers.addJob(
