@@ -9,6 +9,7 @@ import {
   createPost,
   damagedCursors as damaged,
   deletePost,
+  eventually,
   expectTrpcError,
   follow,
   idsOf,
@@ -78,8 +79,14 @@ describe('posts.timeline', () => {
     const third = succeeded(await timeline(t.url, me.token, { limit: 5, cursor: second.nextCursor }));
     expect(third).toEqual({ items: expected.slice(10), nextCursor: null });
 
-    const fresh = succeeded(await timeline(t.url, me.token, { limit: 5 }));
     const live = [...newer, ...older].filter((post) => post.id !== expected[4]!.id).sort(newestFirst);
+    // The friend's new posts reach my home timeline shortly after they are written (the fan-out).
+    const firstPage = async () => succeeded(await timeline(t.url, me.token, { limit: 5 }));
+    await eventually(
+      async () => idsOf((await firstPage()).items).includes(newer[2]!.id),
+      'the friend’s newest post reaches the timeline',
+    );
+    const fresh = await firstPage();
     expect(idsOf(fresh.items)).toEqual(idsOf(live.slice(0, 5)));
     expect(idsOf(fresh.items).slice(0, 3).sort()).toEqual(idsOf(newer).sort());
   });
