@@ -23,31 +23,41 @@ interface Row extends Partial<PostRow> {
 const before = (alias: string, after: Position | undefined) =>
   after ? `and (${alias}.created_at, ${alias}.${alias === 'h' ? 'post_id' : 'id'}) < ($3::timestamptz, $4::uuid)` : '';
 
-// Each of the three parts is an index scan that stops after `count` rows (entries: the primary
-// key backwards, skipping deleted posts and accounts; own and merged posts: posts_author_live_recent).
+// Three parts, each an index scan that stops after `count` rows: the entries (the primary key
+// backwards, skipping deleted posts and accounts, and merged authors' posts, which the third part
+// reads), the caller's own posts and the merged authors' (posts_author_live_recent). The parts are
+// disjoint, so one top-N merge of them is the page. When the entries alone fill a page, the other
+// two need nothing older than its oldest entry (`edge`): most merged authors then read no row.
 const sql = (after: Position | undefined) => `
   with state as (
     select floor_created_at, floor_id, read_at from home_timelines where user_id = $1 and built_at is not null
+  ), entries as materialized (
+    select h.created_at, h.post_id as id
+    from home_timeline_entries h
+    join posts p on p.id = h.post_id and p.deleted_at is null
+    join users u on u.id = p.author_id and u.deleted_at is null
+    where h.user_id = $1 ${before('h', after)} and exists (select from state)
+      and not exists (select from home_merged_authors m where m.author_id = p.author_id)
+    order by h.created_at desc, h.post_id desc
+    limit $2
+  ), edge as (
+    select coalesce((select min(created_at) from entries having count(*) = $2), '-infinity') as created_at
   ), picked as (
-    (select h.created_at, h.post_id as id
-     from home_timeline_entries h
-     join posts p on p.id = h.post_id and p.deleted_at is null
-     join users u on u.id = p.author_id and u.deleted_at is null
-     where h.user_id = $1 ${before('h', after)} and exists (select from state)
-     order by h.created_at desc, h.post_id desc
-     limit $2)
-    union
+    select created_at, id from entries
+    union all
     (select created_at, id from posts
-     where author_id = $1 and deleted_at is null ${before('posts', after)} and exists (select from state)
+     where author_id = $1 and deleted_at is null ${before('posts', after)}
+       and created_at >= (select created_at from edge) and exists (select from state)
      order by created_at desc, id desc
      limit $2)
-    union
+    union all
     (select x.created_at, x.id
      from home_merged_authors m
      join follows f on f.follower_id = $1 and f.followee_id = m.author_id
      cross join lateral (
        select created_at, id from posts
        where author_id = m.author_id and deleted_at is null ${before('posts', after)}
+         and created_at >= (select created_at from edge)
        order by created_at desc, id desc
        limit $2
      ) x
