@@ -25,11 +25,13 @@ export interface HomeJobsOptions extends HomeSettings {
 const FANOUT = 'home_fanout';
 // When the log's newest rows wait for an older transaction, the fan-out looks again this soon.
 const HELD_RETRY_MS = 50;
+// How long one fan-out job keeps reading while posts keep coming.
+const JOB_MAX_MS = 60_000;
 // A user whose build was asked for is not asked for again by this process for this long.
 const BUILD_ASKED_MS = 60_000;
 const WORKER_CONCURRENCY = 2;
 // Between two wake-ups sent by one process: adds at most this much to the fan-out's lag.
-const WAKE_GAP_MS = 20;
+const WAKE_GAP_MS = 100;
 const START_RETRY_MS = 5000;
 
 function withApplicationName(clientUrl: string, name: string): string {
@@ -186,6 +188,7 @@ export class HomeJobs {
     const settings = this.settings;
     return {
       [FANOUT]: async (_payload, helpers) => {
+        const started = Date.now();
         for (;;) {
           const round = await helpers.withPgClient(async (client) => {
             try {
@@ -195,13 +198,14 @@ export class HomeJobs {
               return fanOutOnce(client, settings, 'skip');
             }
           });
-          if (round.more) continue;
-          if (round.held) {
-            await helpers.addJob(
-              FANOUT,
-              {},
-              { jobKey: FANOUT, queueName: FANOUT, runAt: new Date(Date.now() + HELD_RETRY_MS) },
-            );
+          // Posts written meanwhile are read at once: under a steady stream of posts one job keeps
+          // running, instead of a job (and its queue bookkeeping) per wake-up.
+          // A job hands over to a fresh one after a while (a job locked for hours counts as crashed).
+          const handOver = Date.now() - started > JOB_MAX_MS;
+          if (round.events > 0 && !handOver) continue;
+          if (round.held || handOver) {
+            const runAt = new Date(Date.now() + (handOver ? 0 : HELD_RETRY_MS));
+            await helpers.addJob(FANOUT, {}, { jobKey: FANOUT, queueName: FANOUT, runAt });
           }
           return;
         }

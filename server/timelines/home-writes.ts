@@ -63,16 +63,20 @@ export async function fanOutOnce(
   await client.query('begin');
   try {
     const [cursor] = (
-      await client.query<{ tx: string; event_id: string }>(
-        'select tx, event_id from home_fanout_cursor where id = 1 for update',
-      )
+      await client.query<{ tx: string; event_id: string }>({
+        name: 'home-fanout-cursor',
+        text: 'select tx, event_id from home_fanout_cursor where id = 1 for update',
+      })
     ).rows;
     const rows = (
       await client.query<{ tx: string; id: string; kind: string; post_id: string; author_id: string; horizon: string }>(
-        `select e.tx, e.id, e.kind, e.post_id, e.author_id, ${HORIZON}::text as horizon
-         from timeline_events e where (e.tx, e.id) > ($1::bigint, $2::bigint)
-         order by e.tx, e.id limit $3`,
-        [cursor?.tx ?? '0', cursor?.event_id ?? '0', FANOUT_BATCH],
+        {
+          name: 'home-fanout-log',
+          text: `select e.tx, e.id, e.kind, e.post_id, e.author_id, ${HORIZON}::text as horizon
+               from timeline_events e where (e.tx, e.id) > ($1::bigint, $2::bigint)
+               order by e.tx, e.id limit $3`,
+          values: [cursor?.tx ?? '0', cursor?.event_id ?? '0', FANOUT_BATCH],
+        },
       )
     ).rows;
     const final = rows.filter((row) => BigInt(row.tx) < BigInt(row.horizon));
@@ -89,28 +93,34 @@ export async function fanOutOnce(
         `select pg_advisory_xact_lock(${AUTHOR_LOCK}, hashtext(a)) from (select unnest($1::text[]) as a order by 1) s`,
         [authors],
       );
-      await client.query(
-        `insert into home_merged_authors (author_id)
-         select a from unnest($1::uuid[]) a
-         where (select count(*) from (select from follows where followee_id = a limit $2 + 1) f) > $2
-         on conflict do nothing`,
-        [authors, settings.mergeFollowers],
-      );
-      const written = await client.query<{ user_id: string }>(
-        `insert into home_timeline_entries (user_id, created_at, post_id)
-         select f.follower_id, p.created_at, p.id
-         from posts p
-         join follows f on f.followee_id = p.author_id
-         join home_timelines h on h.user_id = f.follower_id
-         where p.id = any($1::uuid[]) and p.deleted_at is null
-           and not exists (select from home_merged_authors m where m.author_id = p.author_id)
-           and (h.floor_created_at is null or (p.created_at, p.id) >= (h.floor_created_at, h.floor_id))
-         ${duplicates === 'skip' ? 'on conflict do nothing' : ''}
-         returning user_id`,
-        [posts.map((row) => row.post_id)],
-      );
-      entries = written.rowCount ?? 0;
-      const owners = [...new Set(written.rows.map((row) => row.user_id))];
+      await client.query({
+        name: 'home-fanout-merged',
+        text: `insert into home_merged_authors (author_id)
+               select a from unnest($1::uuid[]) a
+               where (select count(*) from (select from follows where followee_id = a limit $2 + 1) f) > $2
+               on conflict do nothing`,
+        values: [authors, settings.mergeFollowers],
+      });
+      // One row per follower reached (not per entry: a batch writes tens of thousands).
+      const written = await client.query<{ user_id: string; n: number }>({
+        name: `home-fanout-insert-${duplicates}`,
+        text: `with written as (
+                 insert into home_timeline_entries (user_id, created_at, post_id)
+                 select f.follower_id, p.created_at, p.id
+                 from posts p
+                 join follows f on f.followee_id = p.author_id
+                 join home_timelines h on h.user_id = f.follower_id
+                 where p.id = any($1::uuid[]) and p.deleted_at is null
+                   and not exists (select from home_merged_authors m where m.author_id = p.author_id)
+                   and (h.floor_created_at is null or (p.created_at, p.id) >= (h.floor_created_at, h.floor_id))
+                 ${duplicates === 'skip' ? 'on conflict do nothing' : ''}
+                 returning user_id
+               )
+               select user_id, count(*)::int as n from written group by user_id`,
+        values: [posts.map((row) => row.post_id)],
+      });
+      entries = written.rows.reduce((sum, row) => sum + row.n, 0);
+      const owners = written.rows.map((row) => row.user_id);
       await trim(
         client,
         settings.cap,
