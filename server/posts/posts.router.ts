@@ -47,7 +47,7 @@ export const postsRouter = router({
       await ctx.em.flush();
       // After the commit: live streams and the fan-out into followers' home timelines read the log.
       ctx.timelines.announce();
-      ctx.home.wake();
+      if (ctx.env.HOME_TIMELINE_CAP > 0) ctx.home.wake();
       return toPostDto({ id: post.id, body: post.body, createdAt: post.createdAt, author: ctx.user });
     }),
 
@@ -96,7 +96,7 @@ export const postsRouter = router({
       const restored = await restorePost(ctx.em, input.id, ctx.user.id, ctx.env.POST_RESTORE_SECONDS);
       if (restored) {
         ctx.timelines.announce();
-        ctx.home.wake();
+        if (ctx.env.HOME_TIMELINE_CAP > 0) ctx.home.wake();
         return toPostDto(restored);
       }
       // Nothing changed: say why. Deleted posts included, but not those of deleted accounts.

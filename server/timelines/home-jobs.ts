@@ -2,7 +2,9 @@
 // graphile_worker, migrated with ours: db.ts) and picks them up by LISTEN/NOTIFY. Three tasks:
 //
 // - home_fanout: moves the post log's new rows into followers' home timelines (home-writes.ts).
-//   There is one job at a time (a job key, a queue of its own); a process wakes it after
+//   One job at a time: a job key keeps one waiting, and the cursor's row lock makes a second
+//   runner wait (no named queue: graphile-worker would keep a queue locked for hours after a
+//   worker crashed mid-job, while a crashed session's row lock ends with it); a process wakes it after
 //   posts.create or posts.restore commits, and a cron entry every minute catches a wake lost to a
 //   crash. Why posts.create does not add the job in its own transaction: graphile-worker's
 //   add_job NOTIFYs, and PostgreSQL serialises the commits of notifying transactions (measured:
@@ -41,7 +43,7 @@ function withApplicationName(clientUrl: string, name: string): string {
 }
 
 const CRONTAB = [
-  `* * * * * ${FANOUT} ?jobKey=${FANOUT}&queue=${FANOUT}&max=5`,
+  `* * * * * ${FANOUT} ?jobKey=${FANOUT}&max=5`,
   '17 4 * * * home_expire ?jobKey=home_expire&max=3',
 ].join('\n');
 
@@ -143,7 +145,7 @@ export class HomeJobs {
     const wait = this.#lastWake + WAKE_GAP_MS - Date.now();
     const send = () => {
       this.#lastWake = Date.now();
-      void this.#addJob(FANOUT, {}, { jobKey: FANOUT, queueName: FANOUT }).finally(() => {
+      void this.#addJob(FANOUT, {}, { jobKey: FANOUT }).finally(() => {
         this.#waking = false;
         if (this.#wakeAgain) {
           this.#wakeAgain = false;
@@ -165,7 +167,7 @@ export class HomeJobs {
     void this.#addJob('home_build', { userId }, { jobKey: `home_build:${userId}`, maxAttempts: 5 });
   }
 
-  async #addJob(task: string, payload: object, spec: { jobKey: string; queueName?: string; maxAttempts?: number }) {
+  async #addJob(task: string, payload: object, spec: { jobKey: string; maxAttempts?: number }) {
     if (this.#stopped) return;
     try {
       this.#utils ??= makeWorkerUtils({
@@ -205,7 +207,7 @@ export class HomeJobs {
           if (round.events > 0 && !handOver) continue;
           if (round.held || handOver) {
             const runAt = new Date(Date.now() + (handOver ? 0 : HELD_RETRY_MS));
-            await helpers.addJob(FANOUT, {}, { jobKey: FANOUT, queueName: FANOUT, runAt });
+            await helpers.addJob(FANOUT, {}, { jobKey: FANOUT, runAt });
           }
           return;
         }

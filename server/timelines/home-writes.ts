@@ -88,7 +88,8 @@ export async function fanOutOnce(
     const posts = final.filter((row) => row.kind === 'post');
     const authors = [...new Set(posts.map((row) => row.author_id))].sort();
     let entries = 0;
-    if (posts.length > 0) {
+    // HOME_TIMELINE_CAP=0 (home timelines off): the cursor moves on, nothing is written.
+    if (posts.length > 0 && settings.cap > 0) {
       await client.query(
         `select pg_advisory_xact_lock(${AUTHOR_LOCK}, hashtext(a)) from (select unnest($1::text[]) as a order by 1) s`,
         [authors],
