@@ -4,9 +4,10 @@
 // same machine: a bare node:http server (the ceiling) and a tRPC + Fastify "hello" (the peer).
 // Starts what it needs (the embedded PostgreSQL, loaded by bench/seed.ts if empty; the three
 // servers, pinned to their own cores), measures closed-loop throughput and open-loop latency in
-// interleaved rounds, then a bystander's latency while one address floods (issue #12), the hot
-// procedures over REST beside /trpc and what their output checks cost (issue #16), open streams
-// (issue #14), checks the goals and writes JSON, Markdown and SVG under --out. Goals that are
+// interleaved rounds, then a bystander's latency while one address floods (issue #12), home
+// timelines against the pull query (issue #17), the hot procedures over REST beside /trpc and what
+// their output checks cost (issue #16), open streams (issue #14), checks the goals and writes JSON,
+// Markdown and SVG under --out. Goals that are
 // missed are reported, not fatal: the exit code is 1 only on errors.
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -16,6 +17,7 @@ import { createLogger } from '../server/logger.ts';
 import { RssSampler, rssBytes } from './lib/children.ts';
 import { findExecutable, pinSelf, planPinning } from './lib/cpu.ts';
 import { benchDatabaseEnv, dataSize, openBenchDatabase, seedIfEmpty } from './lib/database.ts';
+import { snapshotHome } from './lib/home-data.ts';
 import {
   busiestAuthor,
   cleanUp,
@@ -25,6 +27,8 @@ import {
   type LoginUser,
 } from './lib/fixtures.ts';
 import { floodPhase } from './lib/flood.ts';
+import { homePhase } from './lib/home.ts';
+import { writeHomeOnly } from './lib/home-report.ts';
 import { collectMeta } from './lib/meta.ts';
 import { preparePgbench, type Pgbench } from './lib/pgbench.ts';
 import { realtimePhase } from './lib/realtime.ts';
@@ -82,12 +86,19 @@ async function main(): Promise<void> {
   const { database, url } = await openBenchDatabase(env, logger);
   cleanups.push({ name: 'database', run: () => database.close() });
   const em = () => database.orm.em.fork() as EntityManager;
-  await seedIfEmpty(em(), url, options.seed, log);
+  // The servers' home timelines (off with HOME_TIMELINE_CAP=0): built by the seeding if missing.
+  const home = { cap: env.HOME_TIMELINE_CAP, mergeFollowers: env.HOME_TIMELINE_MERGE_FOLLOWERS };
+  await seedIfEmpty(em(), url, options.seed, home, log);
+  if (home.cap > 0 && options.only !== 'home') {
+    // Put back once every server has stopped (the home phase keeps a copy of its own).
+    cleanups.push({ name: 'home timelines', run: await snapshotHome(em(), 'run', log) });
+  }
   const size = await dataSize(em());
   if (env.DATABASE_URL) notes.push('PostgreSQL (from DATABASE_URL) is not pinned: it may share cores with the load');
 
   log('starting the servers');
-  const { servers, warbleEnv, stop } = await startServers(pinning, url, env.DATABASE_POOL_MAX);
+  const { servers, warbleEnv, stop } = await startServers(pinning, url, env.DATABASE_POOL_MAX, home);
+  const pgbenchPath = findExecutable('pgbench');
   cleanups.push({ name: 'servers', run: () => stop() });
   pinSelf(pinning, pinning.loadCores);
   // Streams (bench/lib/realtime.ts) and REST (bench/lib/rest.ts) each run on a Warble process of
@@ -112,6 +123,18 @@ async function main(): Promise<void> {
     await stop();
     return restPhase({ ...solo, users: options.users });
   };
+  const homeRun = async () => {
+    await stop();
+    if (!pgbenchPath)
+      notes.push('pgbench is not installed (postgresql-client): the home phase does not compare with it');
+    return homePhase({
+      ...solo,
+      users: options.users,
+      pgbenchPath,
+      pgbenchClients: options.pgbenchClients,
+      samples: options.quick ? 30 : 100,
+    });
+  };
   if (options.only) {
     // Called once the phase has run (finishedAt).
     const only = () => ({
@@ -125,7 +148,9 @@ async function main(): Promise<void> {
     const { markdown, files } =
       options.only === 'realtime'
         ? await writeRealtimeOnly(options.out, { realtime: await realtimeRun(), ...only() })
-        : await writeRestOnly(options.out, { rest: await restRun(), ...only() });
+        : options.only === 'home'
+          ? await writeHomeOnly(options.out, { home: await homeRun(), ...only() })
+          : await writeRestOnly(options.out, { rest: await restRun(), ...only() });
     process.stdout.write(`\n${markdown}\n`);
     log(
       `written: ${files.map((file) => path.relative(process.cwd(), file)).join(', ')} (and latest-${options.only}.*)`,
@@ -177,11 +202,13 @@ async function main(): Promise<void> {
   }
 
   let pgbench: Pgbench | null = null;
-  const pgbenchPath = findExecutable('pgbench');
   if (pgbenchPath) {
+    // What posts.timeline sends for these users: the home read (and the pull query after it where
+    // the home read cannot answer), or the pull query alone with HOME_TIMELINE_CAP=0.
     const scripts: string[][] = [];
-    for (const user of users) scripts.push(await timelineStatements(em(), user.id));
-    pgbench = await preparePgbench(pgbenchPath, url, scripts);
+    for (const user of users) scripts.push(await timelineStatements(em(), user.id, home.cap > 0));
+    // The home read is a named statement, prepared once per connection (server/timelines/home-read.ts).
+    pgbench = await preparePgbench(pgbenchPath, url, scripts, { prepared: home.cap > 0 });
     cleanups.push({ name: 'pgbench scripts', run: () => pgbench!.dispose() });
   } else {
     log('pgbench is not installed: the app-efficiency goal is not measured');
@@ -245,6 +272,15 @@ async function main(): Promise<void> {
   const floodFairShare = await floodRun('warble', users.slice(0, 1));
   const flood = await floodRun('warbleDefaults', users.slice(0, 4));
   // Stops the servers above: what follows runs on Warble processes of its own.
+  const homeSummary =
+    home.cap > 0
+      ? await homeRun().catch((error: unknown) => {
+          log(`home phase failed: ${(error as Error).stack ?? String(error)}`);
+          notes.push(`**the home timelines phase failed: ${(error as Error).message}**`);
+          process.exitCode = 1;
+          return null;
+        })
+      : null;
   const rest = await restRun().catch((error: unknown) => {
     log(`rest phase failed: ${(error as Error).stack ?? String(error)}`);
     notes.push(`**the REST phase failed: ${(error as Error).message}**`);
@@ -286,6 +322,7 @@ async function main(): Promise<void> {
     storm,
     flood,
     floodFairShare,
+    home: homeSummary,
     rest,
     realtime,
     bcrypt: {

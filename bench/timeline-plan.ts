@@ -1,4 +1,4 @@
-// npm run bench:timeline -- [--user NAME]... [--runs 5] [--pages 20] [--plans]
+// npm run bench:timeline -- [--user NAME]... [--runs 5] [--pages 20] [--home-pages 10] [--plans]
 //
 // EXPLAIN (ANALYZE, BUFFERS) of the timeline's statements, exactly as the API sends them: they
 // are recorded from server/posts/post-queries.ts timelinePosts as it runs (bench/lib/timeline-sql.ts),
@@ -6,7 +6,10 @@
 // it explains the first page and a deep page (the one after --pages pages, reached by following
 // real cursors), --runs times each, and prints one table. Exits 1 if any plan reads posts with a
 // sequential scan. Without --user it picks a typical user (median follows) and the user who
-// follows the most accounts. See docs/benchmarks.md.
+// follows the most accounts. Then the same for home timelines (issue #17): the home read
+// (server/timelines/home-read.ts, recorded as it runs) beside the pull query, for the same viewers
+// and one who follows many authors merged at read time, page 1 and a page within the cap; and both
+// paths' database time sampled over many viewers. See docs/benchmarks.md.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { runWithDatabase } from '../server/commands/run-with-database.ts';
 import type { Position } from '../server/pagination/cursor.ts';
@@ -23,6 +26,8 @@ import {
   type Explained,
   type PlanNode,
 } from './lib/plans.ts';
+import { HOME_DEEP_PAGES, homeSampleTable, sampleHomeTimelines } from './lib/home-sample.ts';
+import { homePlanTable, homeViewers } from './lib/home-plans.ts';
 import { deepPosition, ms, sampleTable, sampleTimelines } from './lib/timeline-sample.ts';
 import { namedViewers, pickViewers, type Viewer } from './lib/viewers.ts';
 import { PAGE_SIZE, recordTimeline } from './lib/timeline-sql.ts';
@@ -36,9 +41,13 @@ const HELP = `Usage: npm run bench:timeline -- [options]
                 number of follows) and the user who follows the most accounts
   --runs N      EXPLAIN ANALYZE runs per query (default 5)
   --pages N     how deep the deep page is: the page after N pages of ${PAGE_SIZE} (default 20)
+  --home-pages N  the home timeline's deeper page: the page after N pages (default ${HOME_DEEP_PAGES}; the
+                home timeline holds HOME_TIMELINE_CAP entries, 400 by default: 20 pages)
   --plans       also print the text plan of the last run of each query
   --sample N    also time the first and the deep page of N typical viewers, and of every power
-                viewer (1,000+ follows) cycled N times, for percentiles (default 100; 0: skip)
+                viewer (1,000+ follows) cycled N times, for percentiles (default 100; 0: skip);
+                for home timelines, N typical viewers, the N following the most merged authors and
+                every heavy follower, both paths
   --help        show this text
 `;
 
@@ -48,6 +57,7 @@ const options = parseOrExit(() => {
       user: { type: 'string', multiple: true },
       runs: { type: 'string' },
       pages: { type: 'string' },
+      'home-pages': { type: 'string' },
       plans: { type: 'boolean', default: false },
       sample: { type: 'string' },
     },
@@ -57,6 +67,7 @@ const options = parseOrExit(() => {
     users: values.user ?? [],
     runs: intOption('runs', values.runs, 5, 1, 100),
     pages: intOption('pages', values.pages, 20, 1, 10_000),
+    homePages: intOption('home-pages', values['home-pages'], HOME_DEEP_PAGES, 1, 10_000),
     plans: values.plans,
     sample: intOption('sample', values.sample, 100, 0, 100_000),
   };
@@ -250,6 +261,32 @@ await runWithDatabase(async (database) => {
   if (options.sample > 0) {
     process.stderr.write(`sampling ${options.sample} typical and power viewers' timelines...\n`);
     process.stdout.write(`\n${sampleTable(await sampleTimelines(em, options.sample, options.pages), options.pages)}\n`);
+  }
+
+  const [home] = await connection.execute<{ built: string; entries: string; merged: string }[]>(
+    `select (select count(*) from home_timelines where built_at is not null) as built,
+            (select count(*) from home_timeline_entries) as entries,
+            (select count(*) from home_merged_authors) as merged`,
+  );
+  process.stdout.write(
+    `\n## Home timelines\n\n${grouped(Number(home?.built))} built, ${grouped(Number(home?.entries))} entries, ` +
+      `${grouped(Number(home?.merged))} authors merged at read time; ${options.runs} runs per query\n\n`,
+  );
+  if (Number(home?.built) === 0) {
+    process.stderr.write('no home timeline is built: npm run bench:seed -- --timelines builds them\n');
+  } else {
+    const homeTable = await homePlanTable(em, await homeViewers(em, viewers), {
+      runs: options.runs,
+      pages: options.homePages,
+      printPlans: options.plans,
+      write: (text) => process.stdout.write(text),
+    });
+    process.stdout.write(`${homeTable}\n`);
+    if (options.sample > 0) {
+      process.stderr.write(`sampling ${options.sample} pages per group on both paths...\n`);
+      const groups = await sampleHomeTimelines(em, options.sample, options.homePages);
+      process.stdout.write(`\n${homeSampleTable(groups, options.homePages)}\n`);
+    }
   }
 
   if (jit === 'on') {

@@ -1,6 +1,6 @@
 // The servers under test run as child processes, started once and kept for the whole run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pinning } from './cpu.ts';
 
@@ -146,4 +146,44 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+function procStat(pid: number | string) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state, ppid, ... utime (12th), stime, cutime, cstime; in clock ticks (100/s).
+    const fields = text.slice(text.lastIndexOf(') ') + 2).split(' ');
+    const n = (i: number) => Number(fields[i]) / 100;
+    return {
+      comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+      ppid: Number(fields[1]),
+      own: n(11) + n(12),
+      children: n(13) + n(14),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The postmaster's pid, from one of its backends' (pg_backend_pid()); null when not on this machine. */
+export function postmasterOf(backendPid: number): number | null {
+  const backend = procStat(backendPid);
+  return backend?.comm === 'postgres' ? backend.ppid : null;
+}
+
+/**
+ * CPU seconds (user + system) a PostgreSQL server has used: its postmaster, the children that have
+ * exited (cutime, cstime: connections closed) and those that run (backends, background workers).
+ * NaN without /proc.
+ */
+export function postgresCpuSeconds(postmaster: number | null): number {
+  const main = postmaster === null ? undefined : procStat(postmaster);
+  if (!main) return NaN;
+  let total = main.own + main.children;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = procStat(entry);
+    if (child && child.ppid === postmaster) total += child.own;
+  }
+  return total;
 }

@@ -1,13 +1,16 @@
 // The benchmark's database: DATABASE_URL when given, otherwise the embedded PostgreSQL in its own
 // data folder and port (so development data is never touched), loaded by bench/seed.ts when it
-// holds no benchmark users yet.
+// holds no benchmark users yet; its home timelines built (bench/seed.ts --timelines) when they are not.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { migrate, openDatabase, type Database } from '../../server/db.ts';
 import { parseEnv, type Env } from '../../server/env.ts';
+import type { HomeSettings } from '../../server/timelines/home-writes.ts';
+import { grouped } from './args.ts';
 import { countBenchUsers } from './fixtures.ts';
+import { homeReadiness } from './home-data.ts';
 
 const BENCH_DATA_DIR = path.join('.data', 'bench');
 const BENCH_PG_PORT = 54610;
@@ -45,11 +48,16 @@ export async function openBenchDatabase(env: Env, logger: Logger): Promise<{ dat
   return { database, url };
 }
 
-/** Runs bench/seed.ts against `url` (its progress bar on our stderr) when there is nothing to measure. */
+/**
+ * Runs bench/seed.ts against `url` (its progress bar on our stderr) when there is nothing to measure,
+ * or with --timelines when the data is there but its home timelines are not (none built, most of
+ * them dropped, or built without marking the authors over the merge threshold).
+ */
 export async function seedIfEmpty(
   em: EntityManager,
   url: string,
   seed: SeedOptions,
+  home: HomeSettings,
   log: (line: string) => void,
 ): Promise<void> {
   const existing = await countBenchUsers(em);
@@ -65,18 +73,40 @@ export async function seedIfEmpty(
       `using the existing benchmark data (${existing} bench_ users)` +
         (asked ? '; --seed-* options apply only to an empty database (or with --reseed)' : ''),
     );
+    if (home.cap === 0) return;
+    const ready = await homeReadiness(em, home.mergeFollowers);
+    if (ready.built >= ready.users * 0.9 && ready.unmarked === 0) {
+      log(`home timelines: ${grouped(ready.built)} of ${grouped(ready.users)} accounts' built`);
+      return;
+    }
+    log(
+      ready.built < ready.users * 0.9
+        ? `home timelines: only ${grouped(ready.built)} of ${grouped(ready.users)} accounts' built`
+        : `home timelines: ${ready.unmarked} authors over the merge threshold are not marked (built before the marks)`,
+    );
+    await runSeed(['--timelines'], url, home, log);
     return;
   }
-  const args = [SEED_SCRIPT];
+  const args: string[] = [];
   if (seed.users !== undefined) args.push('--users', String(seed.users));
   if (seed.posts !== undefined) args.push('--posts', String(seed.posts));
   if (seed.follows !== undefined) args.push('--follows', String(seed.follows));
   if (seed.reset) args.push('--reset');
-  log(`loading benchmark data: node bench/seed.ts ${args.slice(1).join(' ')}`);
+  await runSeed(args, url, home, log);
+}
+
+async function runSeed(args: string[], url: string, home: HomeSettings, log: (line: string) => void) {
+  log(`loading benchmark data: node bench/seed.ts ${args.join(' ')}`);
   const code = await new Promise<number | null>((resolve, reject) => {
-    // Its summary goes to our stderr too: stdout carries only the results.
-    const child = spawn(process.execPath, args, {
-      env: { DATABASE_URL: url, LOG_LEVEL: 'warn' },
+    // Its summary goes to our stderr too: stdout carries only the results. Home timelines are
+    // built with the settings the run's servers get.
+    const child = spawn(process.execPath, [SEED_SCRIPT, ...args], {
+      env: {
+        DATABASE_URL: url,
+        LOG_LEVEL: 'warn',
+        HOME_TIMELINE_CAP: String(home.cap),
+        HOME_TIMELINE_MERGE_FOLLOWERS: String(home.mergeFollowers),
+      },
       stdio: ['ignore', 2, 'inherit'],
     });
     child.once('error', reject);

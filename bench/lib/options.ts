@@ -25,8 +25,10 @@ const HELP = `Usage: npm run bench -- [options]
                          (default 10,000 users and 1,000,000 posts: about a minute)
   --reseed               empty the benchmark database and seed it again first
   --only PHASE           run one phase alone: realtime (streams' memory, fan-out, posts.create with
-                         streams open), or rest (the hot procedures over /api beside /trpc, and what
-                         their output checks cost); its results go to <UTC time>-PHASE.* and latest-PHASE.*
+                         streams open), rest (the hot procedures over /api beside /trpc, and what
+                         their output checks cost), or home (home timelines against the pull query:
+                         database time, posts.timeline, posts.create with the fan-out, its lag and
+                         queue, disk); its results go to <UTC time>-PHASE.* and latest-PHASE.*
   --help                 show this text
 
 Database: DATABASE_URL if set, else the embedded PostgreSQL in DATA_DIR (default here: .data/bench)
@@ -60,8 +62,8 @@ export function parseOptions() {
       HELP,
     );
     const only = values.only;
-    if (only !== undefined && only !== 'realtime' && only !== 'rest') {
-      throw new UsageError(`--only takes: realtime, rest (got "${only}")`);
+    if (only !== undefined && only !== 'realtime' && only !== 'rest' && only !== 'home') {
+      throw new UsageError(`--only takes: realtime, rest, home (got "${only}")`);
     }
     const optional = (name: string, value: string | undefined, min: number, max: number) =>
       value === undefined ? undefined : intOption(name, value, 0, min, max);

@@ -1,6 +1,8 @@
 // PostgreSQL alone, for the same work: pgbench replays the timeline's own statements (recorded
 // from the app by bench/lib/timeline-sql.ts, parameters inlined) for the same users, one script
-// per user picked at random per transaction, with pgbench as the client instead of Warble.
+// per user picked at random per transaction, with pgbench as the client instead of Warble. The
+// statements go as the app sends them: planned on every call (the ORM's queries), or prepared once
+// per connection (the home read is a named statement: server/timelines/home-read.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,7 +24,12 @@ export interface Pgbench {
 }
 
 /** Writes one script per user; each holds that user's statements in order, one transaction. */
-export async function preparePgbench(executable: string, databaseUrl: string, scripts: string[][]): Promise<Pgbench> {
+export async function preparePgbench(
+  executable: string,
+  databaseUrl: string,
+  scripts: string[][],
+  { prepared = false } = {},
+): Promise<Pgbench> {
   const versionRun = spawnSync(executable, ['--version'], { encoding: 'utf8' });
   const version = versionRun.stdout.trim() || 'unknown';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'warble-pgbench-'));
@@ -51,6 +58,7 @@ export async function preparePgbench(executable: string, databaseUrl: string, sc
     version,
     async run(clients, durationSeconds) {
       const args = ['-n', '-c', String(clients), '-j', '1', '-T', String(durationSeconds)];
+      if (prepared) args.push('-M', 'prepared');
       for (const file of files) args.push('-f', `${file}@1`);
       const output = await new Promise<string>((resolve, reject) => {
         const child = spawn(executable, [...args, ...connection], { env, stdio: ['ignore', 'pipe', 'pipe'] });

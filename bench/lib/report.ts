@@ -3,6 +3,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FLOOD_GOAL, floodGoal, floodMarkdown } from './flood-report.ts';
+import { homeBars, homeGoals, homeMarkdown } from './home-report.ts';
 import { realtimeGoals, realtimeMarkdown } from './realtime-report.ts';
 import { restGoals, restMarkdown } from './rest-report.ts';
 import { mark, sourceOf, table } from './markdown.ts';
@@ -66,6 +67,7 @@ export function evaluateGoals(results: Omit<Results, 'goals'>): Goal[] {
   goals.push(
     floodGoal(results.flood),
     floodGoal(results.floodFairShare, true),
+    ...homeGoals(results.home),
     ...restGoals(results.rest),
     ...realtimeGoals(results.realtime),
   );
@@ -155,6 +157,7 @@ export function renderMarkdown(results: Results): string {
     );
   }
   for (const flood of [results.flood, results.floodFairShare]) if (flood) lines.push(...floodMarkdown(flood));
+  if (results.home) lines.push(...homeMarkdown(results.home));
   if (results.rest) lines.push(...restMarkdown(results.rest));
   if (results.realtime) lines.push(...realtimeMarkdown(results.realtime));
   lines.push(
@@ -208,7 +211,10 @@ export async function writeReport(outDir: string, results: Results): Promise<{ m
     'Warble: throughput relative to the ceiling and the peer (log scale)',
     `${results.startedAt}, git ${results.meta.git.sha?.slice(0, 12) ?? 'unknown'}` +
       `${results.meta.git.dirty ? ' (uncommitted changes)' : ''}; median req/s of ${String(results.options.rounds)} rounds`,
-    results.closedLoop.map((s) => ({ label: s.label, ratioCeiling: s.ratioCeiling, ratioPeer: s.ratioPeer })),
+    [
+      ...results.closedLoop.map((s) => ({ label: s.label, ratioCeiling: s.ratioCeiling, ratioPeer: s.ratioPeer })),
+      ...(results.home ? homeBars(results.home, 'home: ') : []),
+    ],
   );
   const contents: [string, string][] = [
     ['json', `${JSON.stringify(results, null, 2)}\n`],

@@ -2,6 +2,7 @@
 import type { ClosedLoopResult } from './closed-loop.ts';
 import type { Pinning } from './cpu.ts';
 import type { FloodResult } from './flood-worker.ts';
+import type { HomeSummary } from './home.ts';
 import type { Meta } from './meta.ts';
 import type { OpenLoopResult } from './open-loop.ts';
 import type { PgbenchResult } from './pgbench.ts';
@@ -130,6 +131,8 @@ export interface Results {
   rest: RestSummary | null;
   /** Open posts.onTimeline streams: memory, fan-out latency, posts.create beside them (issue #14). */
   realtime: RealtimeSummary | null;
+  /** Home timelines against the pull query: reads, writes, fan-out lag and queue, disk (issue #17). */
+  home: HomeSummary | null;
   bcrypt: { cost: number; hashMs: number[]; medianMs: number; serverCores: number; expectedLoginsPerSecond: number };
   pgbench: PgbenchSummary | null;
   /** Warble's maximum under load, per target; every server's right after start, for scale. */

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../../test/helpers/free-port.ts';
 import { startServer, type ServerChild } from './children.ts';
 import type { Pinning } from './cpu.ts';
+import type { HomeSettings } from '../../server/timelines/home-writes.ts';
 import { ACCESS_TOKEN_TTL, BCRYPT_COST } from './options.ts';
 import type { ServerName } from './targets.ts';
 
@@ -13,7 +14,12 @@ export interface Servers {
   stop: () => Promise<void>;
 }
 
-export async function startServers(pinning: Pinning, databaseUrl: string, poolMax: number): Promise<Servers> {
+export async function startServers(
+  pinning: Pinning,
+  databaseUrl: string,
+  poolMax: number,
+  home: HomeSettings,
+): Promise<Servers> {
   const started: ServerChild[] = [];
   const stop = async () => void (await Promise.all(started.map((server) => server.stop())));
   const ports = {
@@ -39,6 +45,9 @@ export async function startServers(pinning: Pinning, databaseUrl: string, poolMa
     POSTS_PER_HOUR: '0',
     BCRYPT_QUEUE_MAX: '100000',
     DATABASE_POOL_MAX: String(poolMax),
+    // Home timelines as the data was built for (bench:seed; `npm run bench` builds them if needed).
+    HOME_TIMELINE_CAP: String(home.cap),
+    HOME_TIMELINE_MERGE_FOLLOWERS: String(home.mergeFollowers),
   };
   const plain = { NODE_ENV: 'production' };
   try {

@@ -5,6 +5,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { decodeCursor, toPage, type Position } from '../../server/pagination/cursor.ts';
 import { grouped } from './args.ts';
+import { explainJson } from './plans.ts';
 import { PAGE_SIZE, recordTimeline, type Statement } from './timeline-sql.ts';
 
 // Issue #7's goals for the database time of a timeline page at 1M posts.
@@ -36,22 +37,16 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
-const summary = (values: number[]): Percentiles => ({
+export const summary = (values: number[]): Percentiles => ({
   p50: percentile(values, 50),
   p99: percentile(values, 99),
   max: Math.max(...values),
 });
 
-async function executionMs(em: EntityManager, statements: Statement[]): Promise<number> {
+/** The sum of the statements' Execution Time (EXPLAIN ANALYZE, TIMING OFF), in ms. */
+export async function executionMs(em: EntityManager, statements: Statement[]): Promise<number> {
   let total = 0;
-  for (const { sql, params } of statements) {
-    const [row] = await em
-      .getConnection()
-      .execute<Record<string, unknown>[]>(`explain (analyze, timing off, format json) ${sql}`, params);
-    let plan = row?.['QUERY PLAN'];
-    if (typeof plan === 'string') plan = JSON.parse(plan);
-    total += (plan as [{ 'Execution Time': number }])[0]['Execution Time'];
-  }
+  for (const statement of statements) total += (await explainJson(em, statement, 'time'))['Execution Time'];
   return total;
 }
 
