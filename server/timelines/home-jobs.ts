@@ -17,6 +17,7 @@
 // Every process runs a worker unless JOB_WORKER=false (docs/operations.md, "Job queue").
 import type { FastifyBaseLogger } from 'fastify';
 import { Logger, makeWorkerUtils, run, type Runner, type TaskList, type WorkerUtils } from 'graphile-worker';
+import pg from 'pg';
 import { build, expireInactive, fanOutOnce, isDuplicate, type HomeSettings } from './home-writes.ts';
 
 export interface HomeJobsOptions extends HomeSettings {
@@ -36,10 +37,16 @@ const WORKER_CONCURRENCY = 2;
 const WAKE_GAP_MS = 100;
 const START_RETRY_MS = 5000;
 
-function withApplicationName(clientUrl: string, name: string): string {
-  const url = new URL(clientUrl);
-  url.searchParams.set('application_name', name);
-  return url.toString();
+/**
+ * A pool for graphile-worker. Ours, not one it makes: a connection the server ends (a restart, a
+ * failover, pg_terminate_backend) reports an error on its client even after graphile-worker has
+ * stopped listening to that client, and an error nobody listens to ends the process.
+ */
+function jobPool(clientUrl: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: clientUrl, max, application_name: 'warble-jobs' });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
 }
 
 const CRONTAB = [
@@ -61,6 +68,8 @@ export class HomeJobs {
   readonly #options: HomeJobsOptions;
   readonly #clientUrl: string;
   #utils: Promise<WorkerUtils> | undefined;
+  #utilsPool: pg.Pool | undefined;
+  #runnerPool: pg.Pool | undefined;
   #runner: Runner | undefined;
   #waking = false;
   #stopped = false;
@@ -88,12 +97,12 @@ export class HomeJobs {
 
   async #start(clientUrl: string): Promise<void> {
     while (!this.#stopped) {
+      // A small pool of its own: jobs never wait for a connection behind requests, nor requests
+      // behind jobs.
+      const pool = jobPool(clientUrl, WORKER_CONCURRENCY + 2);
       try {
-        // Its own small pool (graphile-worker makes it, with its error handlers): jobs never wait
-        // for a connection behind requests, nor requests behind jobs.
         const runner = await run({
-          connectionString: withApplicationName(clientUrl, 'warble-jobs'),
-          maxPoolSize: WORKER_CONCURRENCY + 2,
+          pgPool: pool,
           taskList: this.#tasks(),
           crontab: CRONTAB,
           concurrency: WORKER_CONCURRENCY,
@@ -102,10 +111,13 @@ export class HomeJobs {
           logger: workerLogger(this.#options.logger),
         });
         this.#runner = runner;
-        runner.promise.catch((error: unknown) => {
+        this.#runnerPool = pool;
+        runner.promise.catch(async (error: unknown) => {
           if (this.#stopped) return;
           this.#options.logger.error({ err: error }, 'job worker failed; starting a new one');
           this.#runner = undefined;
+          this.#runnerPool = undefined;
+          await pool.end().catch(() => {});
           void this.#start(clientUrl);
         });
         if (this.#stopped) await this.stop();
@@ -113,6 +125,7 @@ export class HomeJobs {
         else this.wake();
         return;
       } catch (error) {
+        await pool.end().catch(() => {});
         this.#options.logger.warn(
           { err: { message: (error as Error).message } },
           'job worker could not start; retrying',
@@ -127,9 +140,13 @@ export class HomeJobs {
     const runner = this.#runner;
     this.#runner = undefined;
     await runner?.stop().catch(() => {});
+    await this.#runnerPool?.end().catch(() => {});
+    this.#runnerPool = undefined;
     const utils = this.#utils;
     this.#utils = undefined;
     await (await utils?.catch(() => undefined))?.release();
+    await this.#utilsPool?.end().catch(() => {});
+    this.#utilsPool = undefined;
   }
 
   /**
@@ -170,14 +187,14 @@ export class HomeJobs {
   async #addJob(task: string, payload: object, spec: { jobKey: string; maxAttempts?: number }) {
     if (this.#stopped) return;
     try {
+      this.#utilsPool ??= jobPool(this.#clientUrl, 2);
       this.#utils ??= makeWorkerUtils({
-        connectionString: withApplicationName(this.#clientUrl, 'warble-jobs'),
-        maxPoolSize: 2,
+        pgPool: this.#utilsPool,
         logger: workerLogger(this.#options.logger),
       });
       await (await this.#utils).addJob(task, payload, spec);
     } catch (error) {
-      // Made again next time (its first connection may be what failed).
+      // Made again next time (its first connection may be what failed); the pool stays.
       const utils = this.#utils;
       this.#utils = undefined;
       void utils?.then((made) => made.release()).catch(() => {});

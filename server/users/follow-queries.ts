@@ -3,7 +3,8 @@
 // Raw SQL skips the ORM's filter of deleted accounts: each statement says it itself.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Position } from '../pagination/cursor.ts';
-import { backfill, lockForFollow, removeAuthor, type HomeSettings } from '../timelines/home-writes.ts';
+import { backfill, lockForFollow, removeAuthor } from '../timelines/home-follows.ts';
+import type { HomeSettings } from '../timelines/home-writes.ts';
 
 export interface FollowRow extends Position {
   username: string;
