@@ -1,6 +1,6 @@
 // The main thread's handle on subscriber-worker.ts: each method sends one command and resolves
 // with the worker's answer.
-import { Worker } from 'node:worker_threads';
+import { WorkerCalls } from './worker-calls.ts';
 import type { Command, Counts, FanoutResult, OpenResult, SubscriberWorkerData } from './subscriber-worker.ts';
 
 /** Warble checks open streams' sessions every 2 s (server/realtime/timeline-hub.ts). */
@@ -8,37 +8,15 @@ const SESSION_CHECK_WAIT_MS = 2500;
 const REOPEN_TRIES = 5;
 
 export class Subscribers {
-  private readonly worker: Worker;
-  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  private seq = 0;
+  private readonly calls: WorkerCalls<Command>;
 
   constructor(data: SubscriberWorkerData) {
-    this.worker = new Worker(new URL('./subscriber-worker.ts', import.meta.url), { workerData: data });
-    this.worker.on('message', (message: { seq: number; result?: unknown; error?: string }) => {
-      const waiter = this.waiting.get(message.seq);
-      this.waiting.delete(message.seq);
-      if (message.error !== undefined) waiter?.reject(new Error(message.error));
-      else waiter?.resolve(message.result);
-    });
-    const failAll = (error: Error) => {
-      for (const waiter of this.waiting.values()) waiter.reject(error);
-      this.waiting.clear();
-    };
-    this.worker.on('error', failAll);
-    this.worker.on('exit', (code) => failAll(new Error(`the subscriber worker exited (code ${code})`)));
-  }
-
-  private send<T>(command: Command): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(seq, { resolve: resolve as (value: unknown) => void, reject });
-      this.worker.postMessage({ seq, command });
-    });
+    this.calls = new WorkerCalls(new URL('./subscriber-worker.ts', import.meta.url), data, 'subscriber');
   }
 
   /** Opens one stream per token (a token may repeat: several streams of one user). */
   open(tokens: string[]): Promise<OpenResult> {
-    return this.send({ op: 'open', tokens });
+    return this.calls.send({ op: 'open', tokens });
   }
 
   /**
@@ -51,7 +29,7 @@ export class Subscribers {
     const result = await this.open(tokens);
     for (let tries = 0; tries < REOPEN_TRIES; tries++) {
       await new Promise((resolve) => setTimeout(resolve, SESSION_CHECK_WAIT_MS));
-      const again = await this.send<OpenResult>({ op: 'reopen' });
+      const again = await this.calls.send<OpenResult>({ op: 'reopen' });
       if (again.opened + again.failed === 0) break;
       result.failed += again.failed;
       result.errors.push(...again.errors);
@@ -62,20 +40,20 @@ export class Subscribers {
 
   /** Closes the `count` streams opened last; resolves with how many stay open. */
   close(count = Infinity): Promise<{ open: number }> {
-    return this.send({ op: 'close', count });
+    return this.calls.send({ op: 'close', count });
   }
 
   counts(): Promise<Counts> {
-    return this.send({ op: 'counts' });
+    return this.calls.send({ op: 'counts' });
   }
 
   /** The author posts `warmUp + posts` times, `intervalMs` apart; every open stream should get each post. */
   fanout(options: Omit<Extract<Command, { op: 'fanout' }>, 'op'>): Promise<FanoutResult> {
-    return this.send({ op: 'fanout', ...options });
+    return this.calls.send({ op: 'fanout', ...options });
   }
 
   /** Ends the worker and with it every stream still open. */
   async stop(): Promise<void> {
-    await this.worker.terminate();
+    await this.calls.terminate();
   }
 }
