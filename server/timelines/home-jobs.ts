@@ -36,6 +36,8 @@ const WORKER_CONCURRENCY = 2;
 // Between two wake-ups sent by one process: adds at most this much to the fan-out's lag.
 const WAKE_GAP_MS = 100;
 const START_RETRY_MS = 5000;
+// Before a worker that stopped on an error is replaced (no tight loop on an error that repeats).
+const RESTART_GAP_MS = 1000;
 
 /**
  * A pool for graphile-worker. Ours, not one it makes: a connection the server ends (a restart, a
@@ -48,6 +50,16 @@ function jobPool(clientUrl: string, max: number): pg.Pool {
   pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
+
+/**
+ * graphile-worker records a job's end (done, or failed for a retry) in a promise its worker does not
+ * await. Unbatched (its default), a database that refuses connections at that moment rejects that
+ * promise, and an unhandled rejection ends the process: any outage could take a server down. Batched,
+ * the same failure goes to graphile-worker's error path: logged, the worker pool stops, its
+ * `runner.promise` rejects, and `#start` runs a new worker (test/home-jobs-outage.test.ts). The job
+ * whose end was not recorded stays locked; its job key lets the next wake-up add a fresh one.
+ */
+const RECORD_ENDS_BATCHED = { completeJobBatchDelay: 0, failJobBatchDelay: 0 };
 
 const CRONTAB = [
   `* * * * * ${FANOUT} ?jobKey=${FANOUT}&max=5`,
@@ -109,17 +121,23 @@ export class HomeJobs {
           noHandleSignals: true,
           pollInterval: 2000,
           logger: workerLogger(this.#options.logger),
+          preset: { worker: RECORD_ENDS_BATCHED },
         });
         this.#runner = runner;
         this.#runnerPool = pool;
-        runner.promise.catch(async (error: unknown) => {
-          if (this.#stopped) return;
-          this.#options.logger.error({ err: error }, 'job worker failed; starting a new one');
+        // A worker pool that stops on an error (graphile-worker has logged it) resolves this
+        // promise in graphile-worker 0.18 rather than rejecting it: either way, unless we stopped
+        // it, a new worker takes over (once the database answers again).
+        const ended = async () => {
+          if (this.#stopped || this.#runner !== runner) return;
+          this.#options.logger.warn('job worker stopped; starting a new one');
           this.#runner = undefined;
           this.#runnerPool = undefined;
           await pool.end().catch(() => {});
+          await new Promise((resolve) => setTimeout(resolve, RESTART_GAP_MS).unref());
           void this.#start(clientUrl);
-        });
+        };
+        void runner.promise.then(ended, ended);
         if (this.#stopped) await this.stop();
         // Whatever was logged while no worker ran.
         else this.wake();

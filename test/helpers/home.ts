@@ -139,10 +139,7 @@ export async function expectIdenticalPages(
 
 /** Adds the fan-out job as posts.create's wake-up does (for posts written by SQL). */
 export const wakeFanout = (databaseUrl: string) =>
-  sql(
-    databaseUrl,
-    `select graphile_worker.add_job('home_fanout', '{}'::json, queue_name => 'home_fanout', job_key => 'home_fanout')`,
-  );
+  sql(databaseUrl, `select graphile_worker.add_job('home_fanout', '{}'::json, job_key => 'home_fanout')`);
 
 /** True when the fan-out's cursor has passed every row of the post log. */
 export async function fannedOut(databaseUrl: string): Promise<boolean> {
