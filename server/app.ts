@@ -24,6 +24,7 @@ import { FairShare } from './limits/fair-share.ts';
 import { sharedQuota } from './limits/quota.ts';
 import { EventLog } from './realtime/event-log.ts';
 import { TimelineHub } from './realtime/timeline-hub.ts';
+import { ReplicaSet } from './replicas/replica-set.ts';
 import { registerDocsPage } from './rest/docs-page.ts';
 import { openApiDocument } from './rest/openapi.ts';
 import { restPlugin } from './rest/rest-plugin.ts';
@@ -40,6 +41,8 @@ export interface AppDeps {
   router?: AnyRouter;
   /** When the purge of ended sessions runs (default: soon after start-up, then hourly); false: never. */
   sessionPurge?: Partial<PurgeSchedule> | false;
+  /** Read replicas for list reads (default: DATABASE_REPLICA_URLS); main.ts adds embedded ones. */
+  replicaUrls?: string[];
 }
 
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -60,6 +63,7 @@ export async function buildApp({
   logger,
   router = appRouter,
   sessionPurge = {},
+  replicaUrls = env.DATABASE_REPLICA_URLS,
 }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
@@ -221,7 +225,13 @@ export async function buildApp({
   app.addHook('onClose', () => home.stop());
   // Declared up front so every request object keeps one shape (Fastify's advice for speed).
   app.decorateRequest('clientKey', '');
-  const createContext = contextFactory({ orm, env, keys, viewers, passwords, limits, timelines, home });
+  // List reads on read replicas (server/replicas/), checked from start-up until close.
+  const replicas = await ReplicaSet.open(orm, replicaUrls, { env, logger });
+  if (replicas) {
+    replicas.start();
+    app.addHook('onClose', () => replicas.close());
+  }
+  const createContext = contextFactory({ orm, env, keys, viewers, passwords, limits, timelines, home, replicas });
   // One door for both APIs: a client's budget counts its /trpc and /api calls together.
   const admit = admission({
     identify: clientIdentifier(keys, env, viewers),

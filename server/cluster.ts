@@ -73,8 +73,13 @@ let crashes = 0;
 let allExited: (() => void) | undefined;
 
 function fork(databaseUrl: string): void {
-  // Migrations ran here, once; the workers only connect.
-  const worker = cluster.fork({ DATABASE_URL: databaseUrl, MIGRATE_ON_START: 'false' });
+  // Migrations ran here, once; the workers only connect (to the replicas this process started, too).
+  const worker = cluster.fork({
+    DATABASE_URL: databaseUrl,
+    MIGRATE_ON_START: 'false',
+    DATABASE_REPLICA_URLS: [...env.DATABASE_REPLICA_URLS, ...(database?.replicaUrls ?? [])].join(','),
+    EMBEDDED_REPLICAS: '0',
+  });
   // A worker whose start fails (port in use, database unreachable) logs why and ends its work, but
   // its IPC channel to us keeps it alive: it would sit there forever, never listening. A worker
   // that has not listened in time is ended, and its exit handled like any other.

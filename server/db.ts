@@ -8,6 +8,7 @@ import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import { startEmbeddedReplica } from './replicas/embedded-replica.ts';
 import type { Env } from './env.ts';
 import { LoginAttemptSchema } from './auth/login-attempt.entity.ts';
 import { RefreshToken } from './auth/refresh-token.entity.ts';
@@ -15,6 +16,7 @@ import { Session } from './auth/session.entity.ts';
 import { Post } from './posts/post.entity.ts';
 import { TimelineEvent } from './realtime/timeline-event.entity.ts';
 import { FanoutCursor, HomeTimeline, HomeTimelineEntry, MergedAuthor } from './timelines/home.entity.ts';
+import { WriteMark } from './replicas/write-marks.ts';
 import { Follow } from './users/follow.entity.ts';
 import { User } from './users/user.entity.ts';
 
@@ -28,7 +30,7 @@ export type DatabaseEnv = Pick<
   'DATABASE_POOL_MAX' | 'DATABASE_CONNECT_TIMEOUT_MS' | 'DATABASE_STATEMENT_TIMEOUT_MS'
 >;
 
-export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): Options {
+export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Pick<Logger, 'warn' | 'debug'>): Options {
   return {
     clientUrl,
     entities: [
@@ -43,6 +45,7 @@ export function ormOptions(env: DatabaseEnv, clientUrl: string, log?: Logger): O
       HomeTimelineEntry,
       MergedAuthor,
       FanoutCursor,
+      WriteMark,
     ],
     extensions: [Migrator],
     // The job queue's tables are graphile-worker's, migrated by it (migrate() below).
@@ -110,13 +113,20 @@ export interface Database {
   orm: MikroORM;
   /** Where the data lives, for the start-up message (never includes a password). */
   description: string;
-  /** Closes the ORM, then stops the embedded server if this process started one. */
+  /** The `warble` database on each embedded replica (EMBEDDED_REPLICAS); empty otherwise. */
+  replicaUrls: string[];
+  /** Closes the ORM, then stops the embedded servers (replicas first) if this process started them. */
   close(): Promise<void>;
 }
 
 /** Connects to DATABASE_URL, or starts the embedded PostgreSQL under DATA_DIR when it is unset. */
 export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
+  const replicas: EmbeddedPostgres[] = [];
+  const stopEmbedded = async () => {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    await embedded?.stop();
+  };
   let clientUrl = env.DATABASE_URL;
   let description: string;
   if (clientUrl) {
@@ -131,12 +141,42 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
       port: env.EMBEDDED_PG_PORT,
       onLog: (line) => log.debug({ component: 'postgres' }, line),
       onWarn: (message) => log.warn({ component: 'postgres' }, message),
-      // Short OLTP queries: JIT compilation only ever adds latency to them (docs/benchmarks.md).
-      settings: { jit: 'off' },
+      settings: {
+        // Short OLTP queries: JIT compilation only ever adds latency to them (docs/benchmarks.md).
+        jit: 'off',
+        // A replica's slot keeps WAL until the replica has it; a replica that is not started any
+        // more (EMBEDDED_REPLICAS lowered, npm start after start:replica) must not fill the disk.
+        // Beyond this its slot is lost and it is seeded again on its next start.
+        max_slot_wal_keep_size: '1GB',
+      },
     });
     log.info({ dataDir, port: embedded.port, ms: Date.now() - started }, 'embedded PostgreSQL started');
+    // Replicas start before the `warble` database exists (MikroORM creates it below): its creation
+    // and the migrations reach them by streaming.
+    try {
+      for (let n = 1; n <= env.EMBEDDED_REPLICAS; n++) {
+        const replicaStarted = Date.now();
+        const replicaDir = path.resolve(env.DATA_DIR, `postgres-replica-${n}`);
+        const replica = await startEmbeddedReplica({
+          primary: { url: embedded.url('postgres'), dataDir, passwordFile },
+          dataDir: replicaDir,
+          port: env.EMBEDDED_PG_PORT + n,
+          slotName: `warble_replica_${n}`,
+          onLog: (line) => log.debug({ component: 'postgres', replica: n }, line),
+          onWarn: (message) => log.warn({ component: 'postgres', replica: n }, message),
+          settings: { jit: 'off' },
+        });
+        replicas.push(replica);
+        const ms = Date.now() - replicaStarted;
+        log.info({ replica: n, dataDir: replicaDir, port: replica.port, ms }, 'embedded PostgreSQL replica streaming');
+      }
+    } catch (error) {
+      await stopEmbedded();
+      throw error;
+    }
     clientUrl = embedded.url(EMBEDDED_DATABASE);
     description = `embedded PostgreSQL in ${dataDir}`;
+    if (replicas.length) description += ` with ${replicas.length} streaming replica(s)`;
   }
 
   let orm: MikroORM;
@@ -145,15 +185,16 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
     // Connect now, so a wrong URL or password stops start-up instead of failing the first request.
     await orm.connect();
   } catch (error) {
-    await embedded?.stop();
+    await stopEmbedded();
     throw error;
   }
   return {
     orm,
     description,
+    replicaUrls: replicas.map((replica) => replica.url(EMBEDDED_DATABASE)),
     async close() {
       await orm.close();
-      await embedded?.stop();
+      await stopEmbedded();
     },
   };
 }

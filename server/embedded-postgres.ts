@@ -38,6 +38,8 @@ export interface EmbeddedPostgresOptions {
   onWarn?: (message: string) => void;
   /** Passed to postgres as `-c name=value`. */
   settings?: Record<string, string>;
+  /** How long start-up may take before postgres is stopped and an error thrown (60 s). */
+  startTimeoutMs?: number;
 }
 
 export interface EmbeddedPostgres {
@@ -150,22 +152,30 @@ async function stopOrphan(dataDir: string, onLog: (line: string) => void): Promi
   throw new EmbeddedPostgresError(`the orphaned PostgreSQL (pid ${pid}) did not stop`);
 }
 
-function waitUntilReady(child: ChildProcess, port: number, onLog: (line: string) => void): Promise<void> {
+// A standby (server/replicas/embedded-replica.ts) says "ready to accept read-only connections".
+const READY = /database system is ready to accept (read-only )?connections/;
+
+function waitUntilReady(
+  child: ChildProcess,
+  port: number,
+  onLog: (line: string) => void,
+  timeoutMs = START_TIMEOUT_MS,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGQUIT');
       reject(
         new EmbeddedPostgresError(
-          `PostgreSQL did not become ready within ${START_TIMEOUT_MS / 1000} s: ${lastLines(output)}`,
+          `PostgreSQL did not become ready within ${Math.round(timeoutMs / 1000)} s: ${lastLines(output)}`,
         ),
       );
-    }, START_TIMEOUT_MS);
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
       output += text;
       for (const line of text.split('\n')) if (line.trim()) onLog(line.trim());
-      if (text.includes('database system is ready to accept connections')) {
+      if (READY.test(text)) {
         settle();
         resolve();
       }
@@ -250,7 +260,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const spawnFailed = new Promise<never>((_, reject) =>
     child.once('error', (error) => reject(new EmbeddedPostgresError(`could not run postgres: ${error.message}`))),
   );
-  await Promise.race([waitUntilReady(child, options.port, onLog), spawnFailed]);
+  await Promise.race([waitUntilReady(child, options.port, onLog, options.startTimeoutMs), spawnFailed]);
   child.stderr?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line.trim()) onLog(line.trim());
   });

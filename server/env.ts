@@ -38,6 +38,24 @@ const trustProxy = z
       .filter(Boolean);
   });
 
+// Read replicas: PostgreSQL URLs, comma-separated (server/replicas/). Never echoed in a message:
+// they carry passwords.
+const postgresUrls = z
+  .string()
+  .optional()
+  .transform((value, ctx): string[] => {
+    const listed = (value ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
+    listed.forEach((url, index) => {
+      if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol)) {
+        ctx.addIssue({ code: 'custom', message: `entry ${index + 1} is not a postgres:// or postgresql:// URL` });
+      }
+    });
+    return listed;
+  });
+
 // Exact origins, as a browser sends them in `Origin`: scheme://host[:port], nothing after. A
 // wildcard is refused: credentialed CORS (the refresh cookie) cannot use one.
 const origins = z
@@ -80,6 +98,12 @@ export const envSchema = z
     DATABASE_POOL_MAX: int(10, 2, 500),
     DATABASE_CONNECT_TIMEOUT_MS: int(3000, 100, 60_000),
     DATABASE_STATEMENT_TIMEOUT_MS: int(10_000, 100, 600_000),
+    // Read replicas (docs/operations.md, "Read replicas"): list reads go to one that has replayed the
+    // caller's own writes and lags the primary by at most DATABASE_REPLICA_MAX_LAG_MS; else the primary.
+    DATABASE_REPLICA_URLS: postgresUrls,
+    DATABASE_REPLICA_MAX_LAG_MS: int(1000, 10, 600_000),
+    // With the embedded PostgreSQL only: streaming replicas of it to start beside it (npm run start:replica).
+    EMBEDDED_REPLICAS: int(0, 0, 4),
 
     REQUEST_TIMEOUT_MS: int(30_000, 1000, 600_000),
     SHUTDOWN_GRACE_MS: int(10_000, 0, 120_000),
@@ -129,6 +153,13 @@ export const envSchema = z
     JOB_WORKER: flag(true),
   })
   .superRefine((env, ctx) => {
+    if (env.EMBEDDED_REPLICAS > 0 && (env.DATABASE_URL || env.DATABASE_REPLICA_URLS.length > 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['EMBEDDED_REPLICAS'],
+        message: 'works only with the embedded PostgreSQL: leave DATABASE_URL and DATABASE_REPLICA_URLS unset',
+      });
+    }
     if (env.NODE_ENV !== 'production') return;
     // Production never invents a key: a generated one would differ per process and per restart.
     if (env.JWT_ALGORITHM === 'HS256' && !env.JWT_SECRET) {

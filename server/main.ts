@@ -92,7 +92,12 @@ async function start(): Promise<void> {
     if (env.MIGRATE_ON_START) {
       await migrateAndLog(database.orm, logger);
     }
-    app = await buildApp({ orm: database.orm, env, logger });
+    app = await buildApp({
+      orm: database.orm,
+      env,
+      logger,
+      replicaUrls: [...env.DATABASE_REPLICA_URLS, ...database.replicaUrls],
+    });
     await app.listen({ host: env.HOST, port: env.PORT });
   } catch (error) {
     const hint = (error as { code?: string }).code === 'EADDRINUSE' ? ' (set PORT to another port)' : '';

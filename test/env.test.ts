@@ -56,6 +56,21 @@ describe('configuration', () => {
     expect(result.problems.join('\n')).not.toMatch(/hunter2|too-short-secret/);
   });
 
+  it('reads read replicas as a list, refuses a bad entry without echoing it, and embedded replicas only without DATABASE_URL', () => {
+    const listed = parseEnv({ DATABASE_REPLICA_URLS: 'postgres://r1/w, postgresql://u:p@r2:5433/w' });
+    expect(listed.ok && listed.env.DATABASE_REPLICA_URLS).toEqual(['postgres://r1/w', 'postgresql://u:p@r2:5433/w']);
+    expect(parseEnv({})).toMatchObject({ env: { DATABASE_REPLICA_URLS: [], DATABASE_REPLICA_MAX_LAG_MS: 1000 } });
+    const bad = parseEnv({ DATABASE_REPLICA_URLS: 'postgres://r1/w,mysql://u:hunter2@r2/w' });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) {
+      expect(bad.problems).toEqual([expect.stringMatching(/^DATABASE_REPLICA_URLS: entry 2 /)]);
+      expect(bad.problems.join('\n')).not.toMatch(/hunter2/);
+    }
+    const both = parseEnv({ EMBEDDED_REPLICAS: '1', DATABASE_URL: 'postgres://db/w' });
+    expect(both.ok).toBe(false);
+    expect(parseEnv({ EMBEDDED_REPLICAS: '1' })).toMatchObject({ ok: true, env: { EMBEDDED_REPLICAS: 1 } });
+  });
+
   it('leaves NODE_ENV unset (not development) when it is missing or blank, and needs no secret then', () => {
     for (const source of [{}, { NODE_ENV: '' }]) {
       const result = parseEnv(source);

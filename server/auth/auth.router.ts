@@ -1,7 +1,7 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { protectedProcedure, publicProcedure, router, unauthorized } from '../trpc/init.ts';
+import { markWrite, protectedProcedure, publicProcedure, router, unauthorized } from '../trpc/init.ts';
 import type { Context } from '../trpc/context.ts';
 import { findUserByUsername, loadProfile, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
@@ -95,6 +95,8 @@ export const authRouter = router({
         }
         throw error;
       }
+      // Its owner's first reads (after logging in) must find the account, even on a replica.
+      await markWrite(ctx, user.id);
       return { id: user.id, username: user.username, createdAt: user.createdAt.toISOString() };
     }),
 

@@ -2,7 +2,7 @@ import { TRPCError, tracked } from '@trpc/server';
 import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
 import { userText } from '../text.ts';
-import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
+import { fromReplica, protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import { findUserByUsername, usernameSchema } from '../users/profile.ts';
 import { User } from '../users/user.entity.ts';
 import { toPostDto } from './post.dto.ts';
@@ -111,17 +111,19 @@ export const postsRouter = router({
     }),
 
   byId: publicProcedure
+    .use(fromReplica)
     .meta(rest('GET /posts/{id}', { summary: 'One post', access: 'public', errors: { 404: NO_SUCH_POST } }))
     .input(postIdInput)
     .output(postSchema)
     .query(async ({ ctx, input }) => {
       if (!isPostId(input.id)) throw notFound();
-      const post = await ctx.em.findOne(Post, input.id, { populate: ['author'] });
+      const post = await ctx.reader.findOne(Post, input.id, { populate: ['author'] });
       if (!post) throw notFound();
       return toPostDto(post);
     }),
 
   timeline: protectedProcedure
+    .use(fromReplica)
     .meta(rest('GET /timeline', { summary: 'The caller’s and followed users’ posts, newest first', access: 'token' }))
     .input(z.strictObject(pageInput).default({ limit: 20 }))
     .output(postPageSchema)
@@ -129,11 +131,12 @@ export const postsRouter = router({
       const list = `timeline:${ctx.user.id}`;
       const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
       const home = ctx.env.HOME_TIMELINE_CAP > 0 ? ctx.home : undefined;
-      const rows = await timelinePage(ctx.em, home, ctx.user.id, after, input.limit + 1);
+      const rows = await timelinePage(ctx.reader, ctx.em, home, ctx.user.id, after, input.limit + 1);
       return toPage(rows, input.limit, list, toPostDto);
     }),
 
   byUser: publicProcedure
+    .use(fromReplica)
     .meta(
       rest('GET /users/{username}/posts', {
         summary: 'A user’s posts, newest first',
@@ -144,11 +147,11 @@ export const postsRouter = router({
     .input(z.strictObject({ username: usernameSchema, ...pageInput }))
     .output(postPageSchema)
     .query(async ({ ctx, input }) => {
-      const author = await findUserByUsername(ctx.em, input.username);
+      const author = await findUserByUsername(ctx.reader, input.username);
       if (!author) throw new TRPCError({ code: 'NOT_FOUND', message: 'User not found' });
       const list = `posts:${author.id}`;
       const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
-      const rows = await postsByAuthor(ctx.em, author.id, after, input.limit + 1);
+      const rows = await postsByAuthor(ctx.reader, author.id, after, input.limit + 1);
       return toPage(rows, input.limit, list, toPostDto);
     }),
 

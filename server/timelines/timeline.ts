@@ -10,20 +10,22 @@ import { touch } from './home-writes.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** `reader` answers the page (a read replica, or the primary); `primary` takes the one write, a read date. */
 export async function timelinePage(
-  em: EntityManager,
+  reader: EntityManager,
+  primary: EntityManager,
   home: HomeJobs | undefined,
   viewerId: string,
   after: Position | undefined,
   count: number,
 ): Promise<PostLike[]> {
-  if (!home) return timelinePosts(em, viewerId, after, count);
-  const page = await readHomePage(em, viewerId, after, count);
+  if (!home) return timelinePosts(reader, viewerId, after, count);
+  const page = await readHomePage(reader, viewerId, after, count);
   if (page.kind === 'page') {
     // Read dates steer the expiry of inactive users' timelines; a day's precision is enough.
-    if (Date.now() - page.readAt.getTime() > DAY_MS) await touch(em, viewerId);
+    if (Date.now() - page.readAt.getTime() > DAY_MS) await touch(primary, viewerId);
     return page.posts;
   }
   if (page.kind === 'unbuilt') home.requestBuild(viewerId);
-  return timelinePosts(em, viewerId, after, count);
+  return timelinePosts(reader, viewerId, after, count);
 }

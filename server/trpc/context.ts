@@ -11,6 +11,7 @@ import { addressKey } from '../limits/client-key.ts';
 import type { FairShare } from '../limits/fair-share.ts';
 import type { Quota } from '../limits/quota.ts';
 import type { TimelineHub } from '../realtime/timeline-hub.ts';
+import type { ReplicaSet } from '../replicas/replica-set.ts';
 import type { HomeJobs } from '../timelines/home-jobs.ts';
 
 /** The allowances procedures use (docs/operations.md, "Limits"); the call budget runs before tRPC. */
@@ -33,9 +34,11 @@ export interface ContextDeps {
   limits: Limits;
   timelines: TimelineHub;
   home: HomeJobs;
+  /** Read replicas (undefined: none); list procedures read through `fromReplica` (trpc/init.ts). */
+  replicas: ReplicaSet | undefined;
 }
 
-export function contextFactory({ orm, env, keys, viewers, passwords, limits, timelines, home }: ContextDeps) {
+export function contextFactory({ orm, env, keys, viewers, passwords, limits, timelines, home, replicas }: ContextDeps) {
   // Never throws: a throw here would fail every call of a batch, so authentication is left to
   // middleware, where it fails only the procedures that need it.
   return function createContext({ req, res }: CreateFastifyContextOptions) {
@@ -52,6 +55,7 @@ export function contextFactory({ orm, env, keys, viewers, passwords, limits, tim
       limits,
       timelines,
       home,
+      replicas,
       log: req.log,
       requestId: req.id,
       clientAddress: req.ip,

@@ -3,6 +3,7 @@ import { z, ZodError } from 'zod';
 import { isForeignKeyViolation, toContractError } from '../errors.ts';
 import { WrongPasswordError } from '../auth/accounts.ts';
 import { retryAfterOf } from '../limits/retry-later.ts';
+import { recordWrite } from '../replicas/write-marks.ts';
 import type { RestMeta } from '../rest/route-meta.ts';
 import type { Context } from './context.ts';
 
@@ -85,10 +86,11 @@ export const publicProcedure = t.procedure.use(async ({ ctx, signal, next }) => 
 export const unauthorized = () => new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or missing access token' });
 
 /** Needs a valid access token of a live session; `ctx.user` is the caller from then on. */
-export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+export const protectedProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
   const user = await ctx.viewer();
   if (!user) throw unauthorized();
   const result = await next({ ctx: { user } });
+  if (result.ok && type === 'mutation') await markWrite(ctx, user.id);
   // A user deleted from the database takes their sessions along, and every process hears of it
   // (a trigger NOTIFYs the revocation channel), but a call may still have found the caller in the
   // token cache just before. Its write then refers to a user row that is gone (a foreign-key
@@ -115,4 +117,40 @@ export const optionalAuthProcedure = publicProcedure.use(async ({ ctx, next }) =
   const user = await ctx.viewer();
   if (!user && ctx.sentCredentials) throw unauthorized();
   return next({ ctx: { user } });
+});
+
+/**
+ * With read replicas: `userId` has just written, so their list reads stay on the primary until a
+ * replica has replayed this (replicas/write-marks.ts). Every mutation of a signed-in caller records
+ * it (protectedProcedure); a signup for the account it creates.
+ */
+export async function markWrite(ctx: Context, userId: string): Promise<void> {
+  if (!ctx.replicas) return;
+  try {
+    await recordWrite(ctx.em, userId);
+  } catch (error) {
+    // The write itself succeeded: failing the call now would only make the client repeat it. The
+    // price is that for up to DATABASE_REPLICA_MAX_LAG_MS this caller may read from a replica that
+    // has not replayed it.
+    ctx.log.warn({ err: { message: (error as Error).message } }, 'could not record a write for read replicas');
+  }
+}
+
+/**
+ * For list reads: `ctx.reader` is a read replica that has replayed the caller's own writes and is
+ * not too far behind, else the primary (`ctx.em`, which anything that writes keeps using). A read
+ * the replica fails for being unreachable, or cancels for a conflict with its replay, is answered by
+ * the primary instead.
+ */
+export const fromReplica = t.middleware(async ({ ctx, next }) => {
+  const { replicas } = ctx;
+  if (!replicas) return next({ ctx: { reader: ctx.em } });
+  // A caller who sent a token, also on public procedures: their own writes must show.
+  const given = (ctx as { user?: { id: string } | null }).user;
+  const caller = given !== undefined ? given : ctx.sentCredentials ? await ctx.viewer() : null;
+  const replica = await replicas.choose(ctx.em, caller?.id ?? null);
+  if (!replica) return next({ ctx: { reader: ctx.em } });
+  const result = await next({ ctx: { reader: replica.orm.em.fork() } });
+  if (result.ok || !replicas.failedOn(replica, result.error)) return result;
+  return next({ ctx: { reader: ctx.em } });
 });

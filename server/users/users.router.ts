@@ -1,7 +1,14 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { decodeCursor, pageInput, toPage } from '../pagination/cursor.ts';
-import { optionalAuthProcedure, protectedProcedure, publicProcedure, router, unauthorized } from '../trpc/init.ts';
+import {
+  fromReplica,
+  optionalAuthProcedure,
+  protectedProcedure,
+  publicProcedure,
+  router,
+  unauthorized,
+} from '../trpc/init.ts';
 import type { Context } from '../trpc/context.ts';
 import { follow, followList, unfollow } from './follow-queries.ts';
 import { findUserByUsername, loadProfile, profileInput, updateProfile, usernameSchema } from './profile.ts';
@@ -14,14 +21,15 @@ const userNotFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'User not
 // For the REST document (what the procedures below can refuse).
 const NO_SUCH_USER = 'Unknown or deleted user';
 
-async function userNamed(ctx: Context, username: string) {
-  const user = await findUserByUsername(ctx.em, username);
+async function userNamed(em: Context['em'], username: string) {
+  const user = await findUserByUsername(em, username);
   if (!user) throw userNotFound();
   return user;
 }
 
 const followListProcedure = (direction: 'followers' | 'following') =>
   publicProcedure
+    .use(fromReplica)
     .meta(
       rest(`GET /users/{username}/${direction}`, {
         summary: direction === 'followers' ? 'Who follows a user' : 'Whom a user follows',
@@ -32,10 +40,10 @@ const followListProcedure = (direction: 'followers' | 'following') =>
     .input(z.strictObject({ username: usernameSchema, ...pageInput }))
     .output(userPageSchema)
     .query(async ({ ctx, input }) => {
-      const user = await userNamed(ctx, input.username);
+      const user = await userNamed(ctx.reader, input.username);
       const list = `${direction}:${user.id}`;
       const after = input.cursor ? decodeCursor(input.cursor, list) : undefined;
-      const rows = await followList(ctx.em, direction, user.id, after, input.limit + 1);
+      const rows = await followList(ctx.reader, direction, user.id, after, input.limit + 1);
       return toPage(rows, input.limit, list, (row) => ({ id: row.id, username: row.username }));
     });
 
@@ -51,7 +59,7 @@ export const usersRouter = router({
     .input(usernameInput)
     .output(followedSchema)
     .mutation(async ({ ctx, input }) => {
-      const followee = await userNamed(ctx, input.username);
+      const followee = await userNamed(ctx.em, input.username);
       if (followee.id === ctx.user.id)
         throw new TRPCError({ code: 'BAD_REQUEST', message: 'You cannot follow yourself' });
       // Idempotent and race-free: a second (or concurrent) follow finds the pair and does nothing.
@@ -76,12 +84,13 @@ export const usersRouter = router({
     .input(usernameInput)
     .output(unfollowedSchema)
     .mutation(async ({ ctx, input }) => {
-      const followee = await userNamed(ctx, input.username);
+      const followee = await userNamed(ctx.em, input.username);
       await unfollow(ctx.em, ctx.user.id, followee.id);
       return { following: false as const };
     }),
 
   profile: optionalAuthProcedure
+    .use(fromReplica)
     .meta(
       rest('GET /users/{username}', {
         summary: 'A user’s profile (`followedByMe` needs a token)',
@@ -92,7 +101,7 @@ export const usersRouter = router({
     .input(usernameInput)
     .output(profileSchema)
     .query(async ({ ctx, input }) => {
-      const profile = await loadProfile(ctx.em, { username: input.username }, ctx.user?.id);
+      const profile = await loadProfile(ctx.reader, { username: input.username }, ctx.user?.id);
       if (!profile) throw userNotFound();
       return profile;
     }),
