@@ -96,6 +96,29 @@ describe('posts.onTimeline', () => {
     expect(stream.end()).toBeUndefined();
   });
 
+  it('starts from the moment it opens even while a long transaction holds the log back', async () => {
+    const [me, friend] = [await signedInUser(t.url), await signedInUser(t.url)];
+    await follow(t.url, me.token, friend.username);
+    // A transaction that stays open (a backup, a long job, another database's work on the server):
+    // the log is final only up to it, and events committed after it began wait behind it.
+    const long = new pg.Client({ connectionString: t.db.url });
+    await long.connect();
+    onTestFinished(() => long.end());
+    await long.query('begin');
+    await long.query('select txid_current()');
+    const before = await createPost(t.url, friend.token, 'committed before the stream');
+    succeeded(await deletePost(t.url, before.id, friend.token));
+
+    const stream = timelineOf(t.url, me.token);
+    await stream.connected();
+    const after = await createPost(t.url, friend.token, 'after the stream opened');
+    await long.query('commit');
+    await stream.receive(1);
+    await sleep(SETTLE_MS); // and nothing more
+    // Not the post and delete the client's timeline read already had: only what came after.
+    expect(stream.received().map((event) => event.data)).toEqual([{ type: 'post', post: after }]);
+  });
+
   it('applies a follow and an unfollow to an open stream at once', async () => {
     const [me, x] = [await signedInUser(t.url), await signedInUser(t.url)];
     const stream = timelineOf(t.url, me.token);

@@ -91,6 +91,27 @@ export class EventLog {
     return keyOf(BigInt(row!.xmin), 0n);
   }
 
+  /**
+   * Where a new stream of `userId` starts, without `lastEventId`: the horizon now, and the events of
+   * their timeline past it that have already committed. Those are not the stream's: they happened
+   * before it started (the client's timeline read has them). The horizon is the oldest transaction
+   * still running on the whole server, so a long transaction anywhere (a backup, another database's
+   * work) puts seconds or minutes of committed events past it. One statement, so both come from the
+   * same snapshot: an event committing during the call is either in `seen` or delivered live.
+   */
+  async start(userId: string): Promise<{ head: bigint; seen: Set<bigint> }> {
+    const rows = await this.#execute<{ xmin: string; tx: string | null; id: string | null }[]>(
+      `with h as (select ${HORIZON} as xmin)
+       select h.xmin::text as xmin, e.tx::text as tx, e.id::text as id
+       from h left join timeline_events e on e.tx >= h.xmin
+         and (e.author_id = $1 or e.author_id in (select followee_id from follows where follower_id = $1))`,
+      [userId],
+    );
+    const seen = new Set<bigint>();
+    for (const row of rows) if (row.tx !== null) seen.add(keyOf(BigInt(row.tx), BigInt(row.id!)));
+    return { head: keyOf(BigInt(rows[0]!.xmin), 0n), seen };
+  }
+
   /** Whether the event `key` is still in the log, i.e. a stream may resume after it. */
   async has(key: bigint): Promise<boolean> {
     const rows = await this.#execute<unknown[]>(

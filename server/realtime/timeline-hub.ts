@@ -157,29 +157,34 @@ export class TimelineHub {
     this.#add(stream);
     try {
       // Read before the answer starts: a post committed once the client sees the stream open is
-      // after this head, so the hub hands it over live.
-      const head = await this.#log.head();
+      // after this head, so the hub hands it over live. A new stream also skips what had committed
+      // past the head already (EventLog.start).
+      const { head, seen } =
+        options.after === undefined
+          ? await this.#log.start(options.userId)
+          : { head: await this.#log.head(), seen: new Set<bigint>() };
       // The hub had not read the log yet (start-up): it starts here, so it misses nothing after it.
       this.#position ??= head;
-      return this.#events(stream, options.after ?? head, head);
+      return this.#events(stream, options.after ?? head, head, seen);
     } catch (error) {
       this.#remove(stream);
       throw error;
     }
   }
 
-  async *#events(stream: TimelineStream, after: bigint, head: bigint): AsyncGenerator<LoggedEvent> {
+  /** `seen`: events past `head` that committed before the stream started; never sent. */
+  async *#events(stream: TimelineStream, after: bigint, head: bigint, seen: Set<bigint>): AsyncGenerator<LoggedEvent> {
     try {
       // The past: every event after `after` up to the log's head when the stream opened.
-      let position = yield* this.#replay(stream.userId, after, head);
+      let position = yield* this.#replay(stream.userId, after, head, seen);
       // The present: what the hub hands over, skipping what the past already had; when the reader
       // fell behind and events were dropped, the log again.
       for (let next = await stream.next(); next; next = await stream.next()) {
         if (next === BEHIND) {
-          position = yield* this.#replay(stream.userId, position, await this.#log.head());
+          position = yield* this.#replay(stream.userId, position, await this.#log.head(), seen);
         } else if (next.id > position) {
           position = next.id;
-          yield next;
+          if (!seen.delete(next.id)) yield next;
         }
       }
     } finally {
@@ -188,11 +193,11 @@ export class TimelineHub {
   }
 
   /** Yields `userId`'s events in (after, upTo] from the log; returns the new position. */
-  async *#replay(userId: string, after: bigint, upTo: bigint): AsyncGenerator<LoggedEvent, bigint> {
+  async *#replay(userId: string, after: bigint, upTo: bigint, seen: Set<bigint>): AsyncGenerator<LoggedEvent, bigint> {
     let position = after;
     while (position < upTo) {
       const page = await this.#log.timelineAfter(userId, position, upTo, PAGE);
-      for (const event of page) yield event;
+      for (const event of page) if (!seen.delete(event.id)) yield event;
       position = page.length < PAGE ? upTo : page.at(-1)!.id;
     }
     return position;
