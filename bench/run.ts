@@ -6,9 +6,9 @@
 // servers, pinned to their own cores), measures closed-loop throughput and open-loop latency in
 // interleaved rounds, then a bystander's latency while one address floods (issue #12), home
 // timelines against the pull query (issue #17), the hot procedures over REST beside /trpc and what
-// their output checks cost (issue #16), open streams (issue #14), checks the goals and writes JSON,
-// Markdown and SVG under --out. Goals that are
-// missed are reported, not fatal: the exit code is 1 only on errors.
+// their output checks cost (issue #16), open streams (issue #14), read replicas (issue #18, in
+// files of their own), checks the goals and writes JSON, Markdown and SVG under --out. Goals that
+// are missed are reported, not fatal: the exit code is 1 only on errors.
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { pino } from 'pino';
@@ -33,6 +33,9 @@ import { collectMeta } from './lib/meta.ts';
 import { preparePgbench, type Pgbench } from './lib/pgbench.ts';
 import { realtimePhase } from './lib/realtime.ts';
 import { writeRealtimeOnly } from './lib/realtime-report.ts';
+import { replicasPhase } from './lib/replicas.ts';
+import { forgetRemovedReplica } from './lib/replicas-replica.ts';
+import { writeReplicasOnly } from './lib/replicas-report.ts';
 import { restPhase } from './lib/rest.ts';
 import { writeRestOnly } from './lib/rest-report.ts';
 import { bcryptHashMs, closedLoopRounds, loginStorm, openLoopRounds, warmUp, type PhaseContext } from './lib/phases.ts';
@@ -86,11 +89,13 @@ async function main(): Promise<void> {
   const { database, url } = await openBenchDatabase(env, logger);
   cleanups.push({ name: 'database', run: () => database.close() });
   const em = () => database.orm.em.fork() as EntityManager;
+  if (!env.DATABASE_URL) await forgetRemovedReplica(em(), env.DATA_DIR, log);
   // The servers' home timelines (off with HOME_TIMELINE_CAP=0): built by the seeding if missing.
   const home = { cap: env.HOME_TIMELINE_CAP, mergeFollowers: env.HOME_TIMELINE_MERGE_FOLLOWERS };
   await seedIfEmpty(em(), url, options.seed, home, log);
-  if (home.cap > 0 && options.only !== 'home') {
-    // Put back once every server has stopped (the home phase keeps a copy of its own).
+  if (home.cap > 0 && options.only !== 'home' && options.only !== 'replicas') {
+    // Put back once every server has stopped (the home phase keeps a copy of its own; the replicas
+    // phase writes no post).
     cleanups.push({ name: 'home timelines', run: await snapshotHome(em(), 'run', log) });
   }
   const size = await dataSize(em());
@@ -135,22 +140,28 @@ async function main(): Promise<void> {
       samples: options.quick ? 30 : 100,
     });
   };
+  const replicasRun = async () => {
+    await stop();
+    return replicasPhase({ ...solo, users: options.users, dataDir: env.DATABASE_URL ? null : env.DATA_DIR });
+  };
+  // Called once a phase has run (finishedAt), for the files of a phase of its own.
+  const only = () => ({
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    options: { ...options },
+    meta: collectMeta(size.postgresVersion),
+    pinning,
+    notes,
+  });
   if (options.only) {
-    // Called once the phase has run (finishedAt).
-    const only = () => ({
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      options: { ...options },
-      meta: collectMeta(size.postgresVersion),
-      pinning,
-      notes,
-    });
     const { markdown, files } =
       options.only === 'realtime'
         ? await writeRealtimeOnly(options.out, { realtime: await realtimeRun(), ...only() })
         : options.only === 'home'
           ? await writeHomeOnly(options.out, { home: await homeRun(), ...only() })
-          : await writeRestOnly(options.out, { rest: await restRun(), ...only() });
+          : options.only === 'replicas'
+            ? await writeReplicasOnly(options.out, { replicas: await replicasRun(), ...only() })
+            : await writeRestOnly(options.out, { rest: await restRun(), ...only() });
     process.stdout.write(`\n${markdown}\n`);
     log(
       `written: ${files.map((file) => path.relative(process.cwd(), file)).join(', ')} (and latest-${options.only}.*)`,
@@ -293,6 +304,13 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return null;
   });
+  // Last: its first run copies the database. Its results go to files of their own (latest-replicas.*).
+  const replicas = await replicasRun().catch((error: unknown) => {
+    log(`replicas phase failed: ${(error as Error).stack ?? String(error)}`);
+    notes.push(`**the replicas phase failed: ${(error as Error).message}**`);
+    process.exitCode = 1;
+    return null;
+  });
 
   const rssMax = rss.max;
   const results: Omit<Results, 'goals'> = {
@@ -346,6 +364,10 @@ async function main(): Promise<void> {
   const shown = (file: string) =>
     path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file);
   log(`written: ${files.map(shown).join(', ')} (and latest.*)`);
+  if (!replicas) return;
+  const written = await writeReplicasOnly(options.out, { replicas, ...only() });
+  process.stdout.write(`\n${written.markdown}\n`);
+  log(`written: ${written.files.map(shown).join(', ')} (and latest-replicas.*)`);
 }
 
 try {

@@ -26,9 +26,12 @@ const HELP = `Usage: npm run bench -- [options]
   --reseed               empty the benchmark database and seed it again first
   --only PHASE           run one phase alone: realtime (streams' memory, fan-out, posts.create with
                          streams open), rest (the hot procedures over /api beside /trpc, and what
-                         their output checks cost), or home (home timelines against the pull query:
+                         their output checks cost), home (home timelines against the pull query:
                          database time, posts.timeline, posts.create with the fan-out, its lag and
-                         queue, disk); its results go to <UTC time>-PHASE.* and latest-PHASE.*
+                         queue, disk), or replicas (posts.timeline with one read replica beside none,
+                         and which server each one's reads went to; the replica is kept in
+                         DATA_DIR/postgres-replica-1: delete that folder to remove it); its results
+                         go to <UTC time>-PHASE.* and latest-PHASE.*
   --help                 show this text
 
 Database: DATABASE_URL if set, else the embedded PostgreSQL in DATA_DIR (default here: .data/bench)
@@ -62,8 +65,8 @@ export function parseOptions() {
       HELP,
     );
     const only = values.only;
-    if (only !== undefined && only !== 'realtime' && only !== 'rest' && only !== 'home') {
-      throw new UsageError(`--only takes: realtime, rest, home (got "${only}")`);
+    if (only !== undefined && only !== 'realtime' && only !== 'rest' && only !== 'home' && only !== 'replicas') {
+      throw new UsageError(`--only takes: realtime, rest, home, replicas (got "${only}")`);
     }
     const optional = (name: string, value: string | undefined, min: number, max: number) =>
       value === undefined ? undefined : intOption(name, value, 0, min, max);

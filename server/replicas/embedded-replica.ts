@@ -22,7 +22,7 @@ export interface EmbeddedReplicaOptions {
   port: number;
   /** Replication slot (and application_name) on the primary; `warble_replica_<port>` by default. */
   slotName?: string;
-  /** How long start-up may take until the replica streams (30 s). */
+  /** How long the replica may take, once seeded, until it streams (30 s). */
   timeoutMs?: number;
   onLog?: (line: string) => void;
   onWarn?: (message: string) => void;
@@ -304,10 +304,11 @@ async function prepare(options: EmbeddedReplicaOptions, slot: string, runAs: Run
  * from its slot.
  */
 export async function startEmbeddedReplica(options: EmbeddedReplicaOptions): Promise<EmbeddedPostgres> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   const slot = options.slotName ?? `warble_replica_${options.port}`;
   const resolved = { ...options, dataDir: path.resolve(options.dataDir) };
   const shared = await prepare(resolved, slot, ensureRunAs());
+  // From the start of the server: the copy (prepare) takes as long as the data needs.
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
 
   const logTail: string[] = [];
   const replica = await startEmbeddedPostgres({

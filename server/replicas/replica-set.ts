@@ -1,6 +1,6 @@
 // Read replicas (DATABASE_REPLICA_URLS): which one, if any, may answer a list read.
 //
-// Every 100 ms the process notes the primary's WAL position and asks each replica how far it has
+// Every 100 ms the process notes the primary's WAL position (flushed) and asks each replica how far it has
 // replayed. A replica is used when it is up and at most DATABASE_REPLICA_MAX_LAG_MS behind (it has
 // replayed what the primary had written that long ago) and, for a signed-in caller, when it has
 // replayed the caller's latest write (write-marks.ts). Otherwise the read goes to the primary: a
@@ -137,7 +137,9 @@ export class ReplicaSet {
     try {
       const [row] = await this.#primary.em
         .getConnection()
-        .execute<{ lsn: string }[]>('select pg_current_wal_insert_lsn()::text as lsn');
+        // Flushed, not inserted: a replica can only ever have what was flushed, and the insert
+        // position may point past a page header no replica reports.
+        .execute<{ lsn: string }[]>('select pg_current_wal_flush_lsn()::text as lsn');
       this.#samples.push({ at, lsn: parseLsn(row!.lsn) });
     } catch {
       // The primary is down: there is nothing to measure lag against, and reads fail anyway.
