@@ -24,6 +24,13 @@ const postgresUrl = z
   .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
   .optional();
 
+// "a, b,,c" → ['a', 'b', 'c']
+const commaList = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+
 // Fastify's trustProxy accepts true, a hop count, or a list of addresses/CIDRs.
 const trustProxy = z
   .string()
@@ -32,10 +39,7 @@ const trustProxy = z
     if (value === undefined || value === '' || value === 'false') return undefined;
     if (value === 'true') return true;
     if (/^\d+$/.test(value)) return Number(value);
-    return value
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean);
+    return commaList(value);
   });
 
 // Read replicas: PostgreSQL URLs, comma-separated (server/replicas/). Never echoed in a message:
@@ -44,10 +48,7 @@ const postgresUrls = z
   .string()
   .optional()
   .transform((value, ctx): string[] => {
-    const listed = (value ?? '')
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean);
+    const listed = commaList(value);
     listed.forEach((url, index) => {
       if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol)) {
         ctx.addIssue({ code: 'custom', message: `entry ${index + 1} is not a postgres:// or postgresql:// URL` });
@@ -62,10 +63,7 @@ const origins = z
   .string()
   .optional()
   .transform((value, ctx): string[] => {
-    const listed = (value ?? '')
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean);
+    const listed = commaList(value);
     for (const origin of listed) {
       if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
         ctx.addIssue({

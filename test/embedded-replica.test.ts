@@ -5,23 +5,13 @@ import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../server/db.ts';
 import { parseEnv } from '../server/env.ts';
 import { freePort } from './helpers/free-port.ts';
 import { startReplicaPair, type ReplicaPair } from './helpers/replica.ts';
-
-async function query<Row extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(sql, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+import { sql as query } from './helpers/sessions.ts';
 
 const notes = async (url: string) =>
   (await query<{ body: string }>(url, 'select body from notes order by id')).map((row) => row.body);

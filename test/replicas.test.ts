@@ -2,10 +2,10 @@
 // reads are served by the replica (seen in the replica's own statistics); each caller still reads
 // their own writes on every process; a replica that lags or is stopped changes nothing for clients
 // but latency.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, testEnv, type TestApp } from './helpers/app.ts';
 import { startReplicaPair, type ReplicaPair } from './helpers/replica.ts';
+import { sql } from './helpers/sessions.ts';
 import {
   createPost,
   eventually,
@@ -23,17 +23,12 @@ import { query } from './helpers/trpc.ts';
 
 // Reads of the list tables on one server, as its statistics count them (each server counts its own).
 async function listReads(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: string }>(
-      `select coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::text as n
-       from pg_stat_user_tables where relname in ('posts', 'users', 'follows')`,
-    );
-    return Number(rows[0]!.n);
-  } finally {
-    await client.end();
-  }
+  const [row] = await sql<{ n: string }>(
+    url,
+    `select coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::text as n
+     from pg_stat_user_tables where relname in ('posts', 'users', 'follows')`,
+  );
+  return Number(row!.n);
 }
 
 const following = (url: string, username: string, token: string) =>

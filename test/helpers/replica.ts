@@ -4,13 +4,14 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { MikroORM } from '@mikro-orm/postgresql';
-import pg from 'pg';
+import type pg from 'pg';
 import { migrate, ormOptions } from '../../server/db.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../server/embedded-postgres.ts';
 import { parseEnv } from '../../server/env.ts';
 import { startEmbeddedReplica } from '../../server/replicas/embedded-replica.ts';
 import { quoteIdent } from './database-url.ts';
 import { freePort } from './free-port.ts';
+import { sql as query } from './sessions.ts';
 
 export interface ReplicaPair {
   /** A new database on the primary, migrated (server/db.ts migrate: ours + graphile-worker), and already visible on the replica. */
@@ -32,17 +33,6 @@ const CATCH_UP_MS = 15_000;
 // Durability is worthless for a throwaway pair. synchronous_commit stays on (unlike the shared test
 // server): a commit's WAL is then flushed, so sent to the replica, before the commit returns.
 const SETTINGS = { fsync: 'off', full_page_writes: 'off', max_connections: '200' };
-
-/** One statement on a short-lived connection. */
-async function query<Row extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(sql, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function waitFor(what: string, condition: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + CATCH_UP_MS;
