@@ -27,7 +27,6 @@ export class Replica {
   /** "replica 1 (host:port/database)": for logs, never with credentials. */
   readonly label: string;
   replayed = -1n;
-  lagMs = Number.POSITIVE_INFINITY;
   state: State = 'starting';
 
   constructor(orm: MikroORM, label: string) {
@@ -76,10 +75,6 @@ export class ReplicaSet {
       }),
     );
     return new ReplicaSet(primary, replicas, options);
-  }
-
-  get replicas(): readonly Replica[] {
-    return this.#replicas;
   }
 
   /** Checks now, then every CHECK_EVERY_MS until `close`. */
@@ -169,9 +164,9 @@ export class ReplicaSet {
       return;
     }
     replica.replayed = parseLsn(replayed);
-    replica.lagMs = this.#lag(replica.replayed, now);
-    if (replica.lagMs <= this.#maxLagMs) this.#set(replica, 'in use');
-    else this.#set(replica, 'behind', `${Math.round(replica.lagMs)} ms behind (max ${this.#maxLagMs})`);
+    const lagMs = this.#lag(replica.replayed, now);
+    if (lagMs <= this.#maxLagMs) this.#set(replica, 'in use');
+    else this.#set(replica, 'behind', `${Math.round(lagMs)} ms behind (max ${this.#maxLagMs})`);
   }
 
   /** How long ago the primary last had no WAL that `replayed` lacks (0: it has everything). */
@@ -193,10 +188,8 @@ export class ReplicaSet {
       this.#log.info(line, `read replica in use: ${replica.label}`);
     } else if (state === 'not a replica') {
       this.#log.error({ ...line, reason }, `read replica skipped, ${reason}: ${replica.label}`);
-    } else if (was !== 'starting' || state !== 'down') {
-      this.#log.warn({ ...line, reason }, `read replica skipped (${state}): ${replica.label}; reads go to the primary`);
     } else {
-      this.#log.warn({ ...line, reason }, `read replica not reachable: ${replica.label}; reads go to the primary`);
+      this.#log.warn({ ...line, reason }, `read replica skipped (${state}): ${replica.label}; reads go to the primary`);
     }
   }
 }

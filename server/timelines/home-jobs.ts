@@ -56,7 +56,7 @@ function jobPool(clientUrl: string, max: number): pg.Pool {
  * await. Unbatched (its default), a database that refuses connections at that moment rejects that
  * promise, and an unhandled rejection ends the process: any outage could take a server down. Batched,
  * the same failure goes to graphile-worker's error path: logged, the worker pool stops, its
- * `runner.promise` rejects, and `#start` runs a new worker (test/home-jobs-outage.test.ts). The job
+ * `runner.promise` settles, and `#start` runs a new worker (test/home-jobs-outage.test.ts). The job
  * whose end was not recorded stays locked; its job key lets the next wake-up add a fresh one.
  */
 const RECORD_ENDS_BATCHED = { completeJobBatchDelay: 0, failJobBatchDelay: 0 };

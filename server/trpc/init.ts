@@ -145,9 +145,9 @@ export async function markWrite(ctx: Context, userId: string): Promise<void> {
 export const fromReplica = t.middleware(async ({ ctx, next }) => {
   const { replicas } = ctx;
   if (!replicas) return next({ ctx: { reader: ctx.em } });
-  // A caller who sent a token, also on public procedures: their own writes must show.
-  const given = (ctx as { user?: { id: string } | null }).user;
-  const caller = given !== undefined ? given : ctx.sentCredentials ? await ctx.viewer() : null;
+  // A caller who sent a token, also on public procedures: their own writes must show. (viewer() is
+  // verified once per request: protected and optional-auth procedures have asked already.)
+  const caller = ctx.sentCredentials ? await ctx.viewer() : null;
   const replica = await replicas.choose(ctx.em, caller?.id ?? null);
   if (!replica) return next({ ctx: { reader: ctx.em } });
   const result = await next({ ctx: { reader: replica.orm.em.fork() } });
